@@ -1,0 +1,87 @@
+"""Shared fixtures: the packaged SmolLM2 (tokenizer and weights), tiny random Llamas, ARC-Easy rows."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_data_dir() -> Path | None:
+    """``$SWAG_LORA_DATA`` or the ``shared/data`` folder beside the checkout."""
+    candidates = [os.environ.get("SWAG_LORA_DATA"), REPO.parent / "shared" / "data"]
+    for c in candidates:
+        if c and Path(c, "arc-easy").is_dir():
+            return Path(c)
+    return None
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    found = shared_data_dir()
+    if found is None:
+        pytest.skip("benchmark data not found: set SWAG_LORA_DATA or place shared/data beside the checkout")
+    return found
+
+
+@pytest.fixture(scope="session")
+def smollm2_dir() -> Path:
+    """SmolLM2-135M-Instruct as a safetensors folder (converted once from the packaged GGUF)."""
+    from swag_lora.smollm2 import smollm2_path
+
+    return smollm2_path()
+
+
+@pytest.fixture(scope="session")
+def tokenizer(smollm2_dir):
+    """SmolLM2's real tokenizer (also used with tiny random models)."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(smollm2_dir)
+    if tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def make_tiny_llama(vocab_size: int, seed: int = 0, layers: int = 2, hidden: int = 32):
+    """A randomly initialised Llama built from a config: seconds to run, same code paths as a real one."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=hidden,
+        intermediate_size=2 * hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        tie_word_embeddings=True,
+        attn_implementation="sdpa",
+    )
+    torch.manual_seed(seed)
+    return LlamaForCausalLM(config)
+
+
+@pytest.fixture
+def tiny_llama(tokenizer):
+    return make_tiny_llama(len(tokenizer))
+
+
+def randomise_lora(model, seed: int = 0, std: float = 0.05):
+    """LoRA B starts at zero; give every trainable tensor random values so LoRA really acts."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.requires_grad:
+                p.copy_(torch.randn(p.shape, generator=gen) * std)
+
+
+@pytest.fixture(scope="session")
+def arc_train_rows(data_dir):
+    from swag_lora.tasks import load_task
+
+    return list(load_task("arc-easy", "train", data_dir=data_dir, limit=64))
