@@ -96,6 +96,9 @@ class MultipleChoiceLM(nn.Module):
     gives the letter token ids and a trainable ``answer_head`` is added.
     """
 
+    # The loss is a mean over questions; tell Trainer not to pass num_items_in_batch.
+    accepts_loss_kwargs = False
+
     def __init__(self, lm: nn.Module, tokenizer, mode: str = "cloze", n_slots: int = 4):
         super().__init__()
         if mode not in SCORING_MODES:

@@ -1,0 +1,142 @@
+"""Bayesian model averaging: evaluate any posterior on a dataset with one fixed set of members.
+
+A *method* is anything that yields, in a fixed order, the S "members" to average over:
+context managers that put the model into one state (a weight setting, a forward mode)
+for the duration of a ``with`` block. The evaluation loop runs every member over every
+batch, keeps the per-example, per-member log-probabilities ``[N, S, C]``, and derives
+every metric from their log-mean-exp average (:mod:`swag_lora.metrics`).
+
+Members are drawn once per method from a seeded generator, so the same seed gives the same
+weights for every dataset evaluated (in-distribution and OOD alike).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from . import metrics as M
+from .posterior import SwagPosterior
+
+Member = Callable[[], AbstractContextManager]
+
+
+@dataclass
+class Method:
+    """A named list of members; ``members[s]()`` enters member s."""
+
+    name: str
+    members: list[Member]
+    settings: dict
+
+    def __len__(self) -> int:
+        return len(self.members)
+
+
+def fixed_weights(name: str, posterior: SwagPosterior, vector: torch.Tensor, **settings) -> Method:
+    """A single weight setting (MAP, SWA)."""
+    return Method(name, [lambda: posterior.written(vector)], {"n_samples": 1, **settings})
+
+
+def swag_samples(
+    posterior: SwagPosterior,
+    n_samples: int,
+    scale: float = 1.0,
+    diag_only: bool = False,
+    seed: int = 0,
+    name: str | None = None,
+) -> Method:
+    """S SWAG draws, fixed by ``seed`` (drawn up front so every dataset sees the same weights)."""
+    if n_samples < 1:
+        raise ValueError(f"n_samples must be >= 1, got {n_samples}")
+    generator = torch.Generator(device=posterior.device).manual_seed(seed)
+    draws = [posterior.sample(scale=scale, diag_only=diag_only, generator=generator) for _ in range(n_samples)]
+    members = [(lambda v=v: posterior.written(v)) for v in draws]
+    name = name or ("swag-diag" if diag_only else "swag")
+    return Method(name, members, {"n_samples": n_samples, "scale": scale, "seed": seed, "diag_only": diag_only})
+
+
+@contextmanager
+def _eval_mode(model: torch.nn.Module) -> Iterator[None]:
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
+def _feature_length(feature: dict) -> int:
+    if "input_ids" in feature:
+        return len(feature["input_ids"])
+    return sum(map(len, feature["contexts"])) + sum(map(len, feature["continuations"]))
+
+
+def length_sorted_batches(features: Sequence[dict], batch_size: int) -> list[list[int]]:
+    """Indices grouped into batches of similar length (longest first), to waste little padding."""
+    order = sorted(range(len(features)), key=lambda i: -_feature_length(features[i]))
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def _move(batch: dict, device: torch.device) -> dict:
+    return {k: v.to(device) for k, v in batch.items()}
+
+
+@torch.no_grad()
+def member_log_probs(
+    model: torch.nn.Module,
+    features: Sequence[dict],
+    collator,
+    method: Method,
+    batch_size: int = 16,
+    progress: bool = False,
+    desc: str | None = None,
+) -> np.ndarray:
+    """Log-probabilities over the choice slots, shape [N, S, C] float32, in ``features`` order.
+
+    The model is in eval mode unless a member switches a mode itself (e.g. MC dropout).
+    Each member's weights are written once and all batches run under them.
+    """
+    batches = length_sorted_batches(features, batch_size)
+    padded = [_move(collator([features[i] for i in idx]), model.device) for idx in batches]
+    out = np.full((len(features), len(method), collator.n_slots), -np.inf, dtype=np.float32)
+    total = len(method) * len(batches)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, desc=desc or method.name, unit="batch", leave=False)
+    with _eval_mode(model):
+        for s, enter in enumerate(method.members):
+            with enter():
+                for idx, batch in zip(batches, padded):
+                    batch = {k: v for k, v in batch.items() if k != "labels"}
+                    logits = model(**batch).logits.float()
+                    out[idx, s, :] = torch.log_softmax(logits, dim=-1).cpu().numpy()
+                    if bar is not None:
+                        bar.update(1)
+    if bar is not None:
+        bar.close()
+    return out
+
+
+def evaluate(
+    model: torch.nn.Module,
+    features: Sequence[dict],
+    collator,
+    method: Method,
+    batch_size: int = 16,
+    ece_bins: int = M.DEFAULT_ECE_BINS,
+    progress: bool = False,
+) -> tuple[np.ndarray, dict]:
+    """Run ``method`` on ``features``: returns the [N, S, C] log-probabilities and the metrics
+    of their averaged predictive (plus the method's settings)."""
+    log_probs = member_log_probs(model, features, collator, method, batch_size, progress)
+    labels = np.array([f["label"] for f in features])
+    summary = M.summarise(log_probs, labels, ece_bins)
+    summary.update(method=method.name, **method.settings)
+    return log_probs, summary

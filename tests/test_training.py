@@ -1,0 +1,158 @@
+"""SWAG collection inside the HF Trainer, the SWAG learning-rate schedule, and an end-to-end run."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from transformers import TrainerCallback, TrainingArguments
+
+from swag_lora import SwagPosterior
+from swag_lora.encoding import MultipleChoiceCollator, encode_rows
+from swag_lora.model import LoraSettings, MultipleChoiceLM, apply_lora
+from swag_lora.predictive import evaluate, fixed_weights, swag_samples
+from swag_lora.training import (
+    POSTERIOR_FILE,
+    SwagSettings,
+    SwagTrainer,
+    compute_eval_metrics,
+    swag_lr_multiplier,
+)
+
+
+def make_trainer(tmp_path, tokenizer, lm, rows, swag, eval_rows=None, **args):
+    model = MultipleChoiceLM(apply_lora(lm, LoraSettings(lora_dropout=0.0)), tokenizer, "cloze", n_slots=5)
+    features = encode_rows(rows, tokenizer, "cloze")
+    eval_features = encode_rows(eval_rows, tokenizer, "cloze") if eval_rows else None
+    defaults = dict(
+        output_dir=str(tmp_path / "out"),
+        per_device_train_batch_size=8,
+        per_device_eval_batch_size=16,
+        learning_rate=1e-3,
+        num_train_epochs=2,
+        logging_steps=100,
+        save_strategy="no",
+        report_to=[],
+        use_cpu=True,
+        remove_unused_columns=False,
+        seed=0,
+        warmup_steps=0.06,
+        disable_tqdm=True,
+    )
+    defaults.update(args)
+    trainer = SwagTrainer(
+        model=model,
+        args=TrainingArguments(**defaults),
+        train_dataset=features,
+        eval_dataset=eval_features,
+        data_collator=MultipleChoiceCollator(tokenizer.pad_token_id, n_slots=5),
+        compute_metrics=compute_eval_metrics if eval_features else None,
+        swag=swag,
+    )
+    return trainer, model, features
+
+
+def test_lr_schedule_warmup_decay_then_anneal_to_constant():
+    kw = dict(warmup_steps=2, total_steps=20, swag_start_step=10, anneal_steps=4, swag_lr_ratio=0.25)
+    values = [swag_lr_multiplier(t, **kw) for t in range(20)]
+    assert values[0] == 0 and values[1] == 0.5 and values[2] == 1.0
+    assert values[9] == pytest.approx((20 - 9) / 18)  # linear decay before SWAG
+    start = (20 - 10) / 18
+    assert values[10] == pytest.approx(start)
+    assert values[12] == pytest.approx(start + 0.5 * (0.25 - start))  # anneal halfway
+    assert values[14:] == [0.25] * 6  # constant SWAG rate
+    no_swag_lr = [swag_lr_multiplier(t, **{**kw, "swag_lr_ratio": None}) for t in range(20)]
+    assert no_swag_lr[15] == pytest.approx(5 / 18)
+
+
+def test_settings_validation():
+    with pytest.raises(ValueError, match="start is missing"):
+        SwagSettings()
+    with pytest.raises(ValueError, match="not both"):
+        SwagSettings(swag_start_epoch=1, swag_start_step=3)
+    with pytest.raises(ValueError, match="collect_every_steps"):
+        SwagSettings(swag_start_step=1, collect_every_steps=-1)
+    assert SwagSettings(swag_start_epoch=1.5).start_step(max_steps=40, num_train_epochs=4) == 15
+
+
+def test_callback_collects_every_n_steps_from_start(tmp_path, tokenizer, tiny_llama, arc_train_rows):
+    rows = arc_train_rows[:32]  # 4 steps per epoch at batch 8
+    swag = SwagSettings(swag_start_step=3, collect_every_steps=2, swag_learning_rate=5e-4, max_rank=3)
+    trainer, model, _ = make_trainer(tmp_path, tokenizer, tiny_llama, rows, swag, num_train_epochs=3)
+    lrs = []
+
+    class RecordLR(TrainerCallback):
+        def on_step_begin(self, args, state, control, lr_scheduler=None, **kwargs):
+            lrs.append(lr_scheduler.get_last_lr()[0])
+
+    trainer.add_callback(RecordLR())
+    trainer.train()
+    assert trainer.state.global_step == 12
+    assert trainer.swag_callback.collected_at == [5, 7, 9, 11]
+    assert trainer.posterior.n_collected == 4 and trainer.posterior.rank == 3
+    # after the (zero-step) anneal the rate is the constant SWAG rate
+    assert lrs[-1] == pytest.approx(5e-4)
+    # the posterior mean is the average of what was collected: here its last deviation
+    # row equals the final weights minus the mean (the last collection was step 11 of 12)
+    assert torch.isfinite(trainer.posterior.mean()).all()
+
+
+def test_callback_collects_per_epoch_after_start_epoch(tmp_path, tokenizer, tiny_llama, arc_train_rows):
+    rows = arc_train_rows[:32]
+    swag = SwagSettings(swag_start_epoch=1, collect_every_steps=0)
+    trainer, _, _ = make_trainer(tmp_path, tokenizer, tiny_llama, rows, swag, num_train_epochs=4)
+    trainer.train()
+    assert trainer.swag_callback.collected_at == [8, 12, 16]
+
+
+def test_checkpoints_hold_adapter_and_posterior_not_base_weights(tmp_path, tokenizer, tiny_llama, arc_train_rows):
+    swag = SwagSettings(swag_start_step=1, collect_every_steps=1)
+    trainer, model, _ = make_trainer(
+        tmp_path, tokenizer, tiny_llama, arc_train_rows[:16], swag, save_strategy="steps", save_steps=1,
+        num_train_epochs=1,
+    )
+    trainer.train()
+    ckpt = tmp_path / "out" / "checkpoint-2"
+    names = {p.name for p in ckpt.iterdir()}
+    assert {"adapter_model.safetensors", "adapter_config.json", POSTERIOR_FILE} <= names
+    assert "model.safetensors" not in names and "pytorch_model.bin" not in names
+    saved = SwagPosterior.load(ckpt / POSTERIOR_FILE, model)
+    assert saved.n_collected == 1  # collected at step 2 only (start 1, every step after it)
+    torch.testing.assert_close(saved.mean(), trainer.posterior.mean())
+
+
+def test_end_to_end_tiny_model_arc_easy(tmp_path, tokenizer, tiny_llama, arc_train_rows, data_dir):
+    from swag_lora.tasks import load_task
+
+    val_rows = list(load_task("arc-easy", "validation", data_dir=data_dir, limit=32))
+    swag = SwagSettings(swag_start_epoch=1, collect_every_steps=2, swag_learning_rate=1e-3, max_rank=5)
+    trainer, model, _ = make_trainer(
+        tmp_path, tokenizer, tiny_llama, arc_train_rows, swag, eval_rows=val_rows, num_train_epochs=3,
+        eval_strategy="epoch",
+    )
+    trainer.train()
+    post = trainer.posterior
+    assert post.n_collected == 8  # steps 10, 12, 14, 16 ... of 8 per epoch, from step 8
+    best = trainer.best_callback
+    assert best.best_vector is not None and math.isfinite(best.best_value)
+
+    collator = MultipleChoiceCollator(tokenizer.pad_token_id, n_slots=5)
+    features = encode_rows(val_rows, tokenizer, "cloze")
+    methods = [
+        fixed_weights("map", post, best.best_vector),
+        fixed_weights("swa", post, post.mean()),
+        swag_samples(post, n_samples=4, scale=1.0, seed=0),
+        swag_samples(post, n_samples=4, scale=1.0, seed=0, diag_only=True),
+    ]
+    before = post.read()
+    results = {}
+    for method in methods:
+        log_probs, summary = evaluate(model, features, collator, method, batch_size=16)
+        assert log_probs.shape == (32, len(method), 5)
+        for key in ("acc", "nll", "ece", "brier", "mce", "entropy", "mutual_information"):
+            assert np.isfinite(summary[key]), (method.name, key)
+        results[method.name] = summary
+    torch.testing.assert_close(post.read(), before)  # evaluation restores the weights
+    assert results["map"]["nll"] == pytest.approx(best.best_value, rel=1e-4)  # same as the Trainer's eval
+    assert results["swag"]["mutual_information"] > 0
+    assert results["map"]["mutual_information"] == 0
