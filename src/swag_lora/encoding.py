@@ -47,7 +47,7 @@ def encode_rows(
     tokenizer,
     mode: str = "cloze",
     max_length: int | None = None,
-    add_period: bool = False,
+    add_period: bool | None = None,
 ) -> list[dict]:
     """Token ids of every row for ``mode`` ("cloze" or "letter").
 

@@ -1,14 +1,47 @@
-"""Task layer: multiple-choice datasets as :class:`Row` objects, and prompt formatting."""
+"""Task layer: multiple-choice datasets as :class:`Row` objects, and prompt formatting.
+
+``load_task(name, split, data_dir=None, ...)`` reads a split of a registered task from a local
+folder in the task's release format or from the Hugging Face hub; ``list_tasks()`` names the
+tasks; ``format_cloze`` / ``format_letter`` turn a row into a prompt for either scoring mode.
+"""
 
 from .base import ClozePrompt, LetterPrompt, PromptParts, Row
-from .prompts import encode_prompt, format_cloze, format_letter
+from .errors import DataFormatError, DataNotFoundError, UnknownTaskError
+from .loading import ENV_VAR, TaskSplit, load_task
+from .prompts import (
+    ChatFormat,
+    ClozeTemplate,
+    EncodedCloze,
+    KeepEndParts,
+    LetterTemplate,
+    encode_cloze,
+    encode_prompt,
+    format_cloze,
+    format_letter,
+)
+from .registry import SPLITS, get_task, list_tasks
 
 __all__ = [
+    "ENV_VAR",
+    "SPLITS",
+    "ChatFormat",
     "ClozePrompt",
+    "ClozeTemplate",
+    "DataFormatError",
+    "DataNotFoundError",
+    "EncodedCloze",
+    "KeepEndParts",
     "LetterPrompt",
+    "LetterTemplate",
     "PromptParts",
     "Row",
+    "TaskSplit",
+    "UnknownTaskError",
+    "encode_cloze",
     "encode_prompt",
     "format_cloze",
     "format_letter",
+    "get_task",
+    "list_tasks",
+    "load_task",
 ]
