@@ -109,3 +109,35 @@ def test_bad_shapes_raise():
         M.average_log_probs(np.zeros((3, 2)))
     with pytest.raises(ValueError, match="n_bins"):
         M.confidence_bins([0.5], 0)
+
+
+def brute_force_auroc(s_in, s_out):
+    wins = sum((o > i) + 0.5 * (o == i) for o in s_out for i in s_in)
+    return wins / (len(s_in) * len(s_out))
+
+
+def brute_force_ap(s_in, s_out):
+    """Mean over OOD examples of the precision at the threshold that first admits each (ties together)."""
+    precisions = []
+    for o in s_out:
+        admitted_out = sum(x >= o for x in s_out)
+        admitted_in = sum(x >= o for x in s_in)
+        precisions.append(admitted_out / (admitted_out + admitted_in))
+    return float(np.mean(precisions))
+
+
+def test_auroc_and_average_precision_against_brute_force():
+    rng = np.random.default_rng(3)
+    s_in = np.round(rng.normal(0, 1, 60), 1)  # rounding makes ties
+    s_out = np.round(rng.normal(0.8, 1, 40), 1)
+    assert M.auroc(s_in, s_out) == pytest.approx(brute_force_auroc(s_in, s_out))
+    assert M.average_precision(s_in, s_out) == pytest.approx(brute_force_ap(s_in, s_out))
+
+
+def test_planted_perfect_and_reversed_ood_scores():
+    s_in, s_out = np.linspace(0, 1, 30), np.linspace(2, 3, 10)
+    assert M.auroc(s_in, s_out) == pytest.approx(1.0, abs=1e-12)
+    assert M.average_precision(s_in, s_out) == pytest.approx(1.0, abs=1e-12)
+    assert M.auroc(s_out, s_in) == pytest.approx(0.0, abs=1e-12)
+    fpr, tpr = M.roc_curve(s_in, s_out)
+    assert fpr[0] == tpr[0] == 0 and fpr[-1] == tpr[-1] == 1

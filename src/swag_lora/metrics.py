@@ -168,3 +168,42 @@ def summarise(member_log_probs, labels, n_bins: int = DEFAULT_ECE_BINS) -> dict[
         "expected_entropy": float(expected_entropy(lp, n_c).mean()),
         "mutual_information": float(mutual_information(lp, n_c).mean()),
     }
+
+
+def roc_curve(scores_in, scores_out) -> tuple[np.ndarray, np.ndarray]:
+    """False- and true-positive rates over all thresholds, OOD as the positive class and a
+    higher score meaning "more likely OOD". Starts at (0, 0), ends at (1, 1); ties step together."""
+    s_in, s_out = _as_f64(scores_in).ravel(), _as_f64(scores_out).ravel()
+    scores = np.concatenate([s_out, s_in])
+    positive = np.concatenate([np.ones(len(s_out)), np.zeros(len(s_in))])
+    order = np.argsort(-scores, kind="mergesort")
+    scores, positive = scores[order], positive[order]
+    last_of_tie = np.r_[np.nonzero(np.diff(scores))[0], len(scores) - 1]
+    tp = np.cumsum(positive)[last_of_tie]
+    fp = np.cumsum(1 - positive)[last_of_tie]
+    tpr = np.r_[0.0, tp / max(len(s_out), 1)]
+    fpr = np.r_[0.0, fp / max(len(s_in), 1)]
+    return fpr, tpr
+
+
+def auroc(scores_in, scores_out) -> float:
+    """Area under the ROC curve, OOD positive: P(score_out > score_in) + ½ P(tie)."""
+    fpr, tpr = roc_curve(scores_in, scores_out)
+    return float(np.trapezoid(tpr, fpr)) if hasattr(np, "trapezoid") else float(np.trapz(tpr, fpr))
+
+
+def average_precision(scores_in, scores_out) -> float:
+    """Average precision (area under precision-recall as a step sum), OOD positive.
+
+    Its chance level is the base rate ``n_out / (n_in + n_out)``."""
+    s_in, s_out = _as_f64(scores_in).ravel(), _as_f64(scores_out).ravel()
+    scores = np.concatenate([s_out, s_in])
+    positive = np.concatenate([np.ones(len(s_out)), np.zeros(len(s_in))])
+    order = np.argsort(-scores, kind="mergesort")
+    scores, positive = scores[order], positive[order]
+    last_of_tie = np.r_[np.nonzero(np.diff(scores))[0], len(scores) - 1]
+    tp = np.cumsum(positive)[last_of_tie]
+    predicted = (last_of_tie + 1).astype(np.float64)
+    precision = tp / predicted
+    recall = tp / max(len(s_out), 1)
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
