@@ -112,7 +112,8 @@ class SwagCallback(TrainerCallback):
     """Collects SWAG moments at the configured points and saves the posterior with every
     checkpoint (``checkpoint-N/swag_posterior.safetensors``) and at the end of training.
 
-    ``collected_at`` records the global step of every collection.
+    ``collected_at`` records the global step of every collection; ``map_phase_end_vector``
+    holds the trainable parameters as they were when the SWAG phase began.
     """
 
     def __init__(self, posterior: SwagPosterior, settings: SwagSettings):
@@ -120,9 +121,12 @@ class SwagCallback(TrainerCallback):
         self.settings = settings
         self.start_step: int | None = None
         self.collected_at: list[int] = []
+        self.map_phase_end_vector: torch.Tensor | None = None
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.start_step = self.settings.start_step(state.max_steps, args.num_train_epochs)
+        if state.global_step == self.start_step:
+            self.map_phase_end_vector = self.posterior.read()
 
     def _collect(self, state) -> None:
         self._check_finite(state)
@@ -138,6 +142,8 @@ class SwagCallback(TrainerCallback):
             )
 
     def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.start_step:
+            self.map_phase_end_vector = self.posterior.read()
         every = self.settings.collect_every_steps
         if every > 0 and state.global_step > self.start_step and (state.global_step - self.start_step) % every == 0:
             self._collect(state)

@@ -1,0 +1,201 @@
+"""``swag-lora``: train | evaluate | report | demo.
+
+``train`` parses its flags with ``transformers.HfArgumentParser`` over the model, data,
+LoRA and SWAG arguments and the full ``TrainingArguments``, so every Trainer flag works;
+a YAML or JSON file given first (or as ``--config FILE``) supplies values that later flags
+override. Errors a user can make end with one line on stderr and exit status 2; set
+``SWAG_LORA_DEBUG=1`` to see the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+from . import __version__
+
+EXIT_USAGE = 2
+
+
+class UserError(Exception):
+    """An error in what the user asked for; printed as one line, no traceback."""
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from .experiment import RunError
+    from .posterior import PosteriorFileError, PosteriorMismatchError
+    from .tasks import DataFormatError, DataNotFoundError, UnknownTaskError
+
+    return (UserError, RunError, PosteriorFileError, PosteriorMismatchError, DataFormatError, DataNotFoundError,
+            UnknownTaskError, FileNotFoundError, NotADirectoryError, PermissionError, ModuleNotFoundError, ValueError,
+            OSError)
+
+
+# --------------------------------------------------------------------------- train
+def _train_parser():
+    from transformers import HfArgumentParser, TrainingArguments
+
+    from .config import TRAINING_DEFAULTS, DataArguments, LoraArguments, ModelArguments, SwagArguments
+
+    parser = HfArgumentParser(
+        (ModelArguments, DataArguments, LoraArguments, SwagArguments, TrainingArguments),
+        prog="swag-lora train",
+        description="Fine-tune with LoRA and collect a SWAG posterior; writes a run directory (--output_dir).",
+    )
+    parser.set_defaults(**TRAINING_DEFAULTS)
+    return parser
+
+
+def cmd_train(argv: list[str]) -> int:
+    from .config import config_to_argv, load_config_file
+    from .experiment import train_run
+
+    argv = list(argv)
+    if argv and not argv[0].startswith("-") and argv[0].endswith((".yaml", ".yml", ".json")):
+        argv = config_to_argv(load_config_file(argv[0])) + argv[1:]
+    if "--config" in argv:
+        i = argv.index("--config")
+        if i + 1 >= len(argv):
+            raise UserError("--config needs a file path")
+        argv = config_to_argv(load_config_file(argv[i + 1])) + argv[:i] + argv[i + 2 :]
+    parser = _train_parser()
+    try:
+        model_args, data_args, lora_args, swag_args, training_args = parser.parse_args_into_dataclasses(argv)
+    except ValueError as err:  # TrainingArguments' own validation
+        raise UserError(str(err)) from err
+    if training_args.remove_unused_columns:
+        training_args.remove_unused_columns = False  # batches carry fields the model's signature does not name
+    if os.path.isdir(training_args.output_dir) and os.listdir(training_args.output_dir) and not (
+        training_args.resume_from_checkpoint or training_args.overwrite_output_dir
+    ):
+        raise UserError(
+            f"output directory {training_args.output_dir} is not empty: pass --resume_from_checkpoint true "
+            "to continue it, --overwrite_output_dir true to reuse it, or choose another --output_dir"
+        )
+    if training_args.resume_from_checkpoint in ("true", "True", "1"):
+        from transformers.trainer_utils import get_last_checkpoint
+
+        last = get_last_checkpoint(training_args.output_dir) if os.path.isdir(training_args.output_dir) else None
+        if last is None:
+            raise UserError(f"--resume_from_checkpoint: no checkpoint in {training_args.output_dir}")
+        training_args.resume_from_checkpoint = last
+    run_dir = train_run(model_args, data_args, lora_args, swag_args, training_args)
+    print(f"run written to {run_dir}")
+    return 0
+
+
+# ------------------------------------------------------------------------ evaluate
+def _evaluate_parser() -> argparse.ArgumentParser:
+    from .metrics import DEFAULT_ECE_BINS
+
+    p = argparse.ArgumentParser(prog="swag-lora evaluate", description="Evaluate run directories' methods on tasks.")
+    p.add_argument("runs", nargs="+", help="run directories written by `swag-lora train`")
+    p.add_argument("--methods", nargs="+", default=["map", "swa", "swag"],
+                   help="methods to evaluate (map, swa, swag, swag-diag)")
+    p.add_argument("--tasks", nargs="+", default=None,
+                   help="in-distribution data as TASK[:SPLIT[:LIMIT]] (default: the training task's test split)")
+    p.add_argument("--ood_tasks", nargs="*", default=[], help="out-of-distribution data, TASK[:SPLIT[:LIMIT]]")
+    p.add_argument("--limit", type=int, default=None, help="default question limit per dataset (seeded subset)")
+    p.add_argument("--n_samples", type=int, default=10, help="S, posterior samples for swag methods")
+    p.add_argument("--scale", type=float, default=1.0, help="SWAG covariance scale")
+    p.add_argument("--seed", type=int, default=0, help="seed of the posterior samples (fixed across datasets)")
+    p.add_argument("--ece_bins", type=int, default=DEFAULT_ECE_BINS)
+    p.add_argument("--batch_size", type=int, default=16)
+    p.add_argument("--data_dir", default=None, help="local data folder (default $SWAG_LORA_DATA, else hub)")
+    p.add_argument("--subset_seed", type=int, default=0, help="seed of the test subsets (same for every run)")
+    p.add_argument("--output_dir", default=None, help="where results go (default RUN/eval)")
+    p.add_argument("--no_progress", action="store_true", help="no progress bars")
+    return p
+
+
+def cmd_evaluate(argv: list[str]) -> int:
+    from .experiment import BASE_METHODS, EvalSpec, evaluate_run, load_run
+    from .report import summary_table
+
+    args = _evaluate_parser().parse_args(argv)
+    unknown = [m for m in args.methods if m not in BASE_METHODS]
+    if unknown:
+        raise UserError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(BASE_METHODS)}")
+    if args.n_samples < 1:
+        raise UserError("--n_samples must be at least 1")
+    if args.ece_bins < 1:
+        raise UserError("--ece_bins must be at least 1")
+    if args.output_dir and len(args.runs) > 1:
+        raise UserError("--output_dir takes one run; with several runs each writes to RUN/eval")
+    records = []
+    for run_dir in args.runs:
+        run = load_run(run_dir)
+        train_task = run.config["data"]["task"]
+        specs = [EvalSpec.parse(t) for t in (args.tasks or [f"{train_task}:test"])]
+        specs += [EvalSpec.parse(t) for t in args.ood_tasks]
+        for spec in specs:
+            spec.limit = spec.limit if spec.limit is not None else args.limit
+            spec.data_dir = args.data_dir or run.config["data"].get("data_dir")
+            spec.subset_seed = args.subset_seed
+            records += evaluate_run(
+                run, spec, args.methods, n_samples=args.n_samples, scale=args.scale, seed=args.seed,
+                ece_bins=args.ece_bins, batch_size=args.batch_size, output_root=args.output_dir,
+                progress=not args.no_progress,
+            )
+    print(summary_table(records))
+    return 0
+
+
+# -------------------------------------------------------------------------- report
+def cmd_report(argv: list[str]) -> int:
+    from .report import write_report
+
+    p = argparse.ArgumentParser(prog="swag-lora report", description="Markdown report + PNG plots from evaluations.")
+    p.add_argument("paths", nargs="+", help="run directories, evaluation folders or metrics.json files")
+    p.add_argument("--output_dir", default="report", help="folder for report.md and the PNGs")
+    p.add_argument("--title", default="swag-lora report")
+    args = p.parse_args(argv)
+    path = write_report(args.paths, args.output_dir, args.title)
+    print(f"report written to {path}")
+    return 0
+
+
+# ---------------------------------------------------------------------------- demo
+def cmd_demo(argv: list[str]) -> int:
+    from .demo import demo_parser, run_demo
+
+    args = demo_parser().parse_args(argv)
+    started = time.time()
+    run_demo(args)
+    print(f"demo finished in {time.time() - started:.0f} s")
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "report": cmd_report, "demo": cmd_demo}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(f"usage: swag-lora {{{','.join(COMMANDS)}}} [options]   (swag-lora COMMAND --help for each)\n"
+              f"swag-lora {__version__}: Bayesian LoRA fine-tuning of causal LMs with SWAG.")
+        return 0 if argv else EXIT_USAGE
+    if argv[0] == "--version":
+        print(__version__)
+        return 0
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        print(f"swag-lora: error: unknown command {command!r}; choose from {', '.join(COMMANDS)}", file=sys.stderr)
+        return EXIT_USAGE
+    if os.environ.get("SWAG_LORA_DEBUG"):
+        return COMMANDS[command](rest)
+    try:
+        return COMMANDS[command](rest)
+    except _user_errors() as err:
+        message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        print(f"swag-lora {command}: error: {message}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"swag-lora {command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,316 @@
+"""Run directories: train one (MAP adapter, SWA adapter, SWAG posterior, config, logs),
+load one back, and evaluate its methods on any task.
+
+Layout of a run directory::
+
+    RUN/
+      run_config.json              resolved arguments, data splits and sizes, provenance, timings
+      map/                         MAP adapter (PEFT: adapter_config.json, adapter_model.safetensors)
+      swa/                         SWA mean as a second PEFT adapter
+      swag_posterior.safetensors   SWAG moments over the trainable parameters
+      train_log.json               the Trainer's log history
+      checkpoint-N/                Trainer checkpoints (adapter + posterior, never base weights)
+      eval/TASK/SPLIT/METHOD/      metrics.json, log_probs.npy [N, S, C], labels.npy, ids.json
+
+The frozen base model's weights are never written into a run.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import metrics as M
+from .config import SMOLLM2_ALIAS, DataArguments, LoraArguments, ModelArguments, SwagArguments
+from .encoding import MultipleChoiceCollator, encode_rows
+from .io import read_json, write_json, write_npy
+from .model import MultipleChoiceLM, apply_lora, load_causal_lm
+from .posterior import FORMAT_VERSION, SwagPosterior
+from .predictive import Method, evaluate, fixed_weights, swag_samples
+from .provenance import provenance
+from .training import POSTERIOR_FILE, SwagTrainer, compute_eval_metrics, load_adapter, save_adapter
+
+RUN_CONFIG = "run_config.json"
+MAP_DIR = "map"
+SWA_DIR = "swa"
+
+
+class RunError(ValueError):
+    """A run directory is missing, incomplete, or incompatible."""
+
+
+def resolve_model_path(name_or_path: str) -> str:
+    """The packaged demo model's alias becomes its converted cache folder; anything else is kept."""
+    if name_or_path == SMOLLM2_ALIAS:
+        from .smollm2 import smollm2_path
+
+        return str(smollm2_path())
+    return name_or_path
+
+
+def build_model(model_args: ModelArguments, lora_args: LoraArguments, n_slots: int):
+    """Base LM + fresh LoRA (or ``init_adapter``) + the multiple-choice scorer, and the tokenizer."""
+    path = resolve_model_path(model_args.model_name_or_path)
+    kwargs = {"attn_implementation": model_args.attn_implementation}
+    if model_args.gguf_file:
+        kwargs["gguf_file"] = model_args.gguf_file
+    lm, tokenizer = load_causal_lm(path, dtype=model_args.model_dtype, **kwargs)
+    if lora_args.init_adapter:
+        from peft import PeftModel
+
+        peft_model = PeftModel.from_pretrained(lm, lora_args.init_adapter, is_trainable=True)
+    else:
+        peft_model = apply_lora(lm, lora_args.settings())
+    model = MultipleChoiceLM(peft_model, tokenizer, mode=model_args.scoring, n_slots=n_slots)
+    if lora_args.init_adapter:
+        load_adapter(model, lora_args.init_adapter)  # also the letter head, if saved
+    return model, tokenizer
+
+
+def _load_split(data_args: DataArguments, split: str, limit: int | None):
+    from .tasks import load_task
+
+    return load_task(
+        data_args.task, split, data_dir=data_args.data_dir, source=data_args.data_source, limit=limit,
+        subset_seed=data_args.subset_seed,
+    )
+
+
+def train_run(
+    model_args: ModelArguments,
+    data_args: DataArguments,
+    lora_args: LoraArguments,
+    swag_args: SwagArguments,
+    training_args,
+) -> Path:
+    """Fine-tune with LoRA + SWAG and write a complete run directory (``training_args.output_dir``)."""
+    from transformers import set_seed
+
+    started = time.time()
+    run_dir = Path(training_args.output_dir)
+    set_seed(training_args.seed)
+    train_split = _load_split(data_args, "train", data_args.train_limit)
+    val_split = None
+    if data_args.validation_limit != 0:
+        val_split = _load_split(data_args, "validation", data_args.validation_limit)
+    rows = list(train_split) + (list(val_split) if val_split is not None else [])
+    n_slots = max(len(r.choices) for r in rows)
+    model, tokenizer = build_model(model_args, lora_args, n_slots)
+    encode = lambda split: encode_rows(split, tokenizer, model_args.scoring, model_args.max_length)  # noqa: E731
+    train_features = encode(train_split)
+    val_features = encode(val_split) if val_split is not None else None
+    if val_features is None:
+        training_args.eval_strategy = "no"
+    if not torch.cuda.is_available():
+        training_args.dataloader_pin_memory = False  # nothing to pin for; avoids a warning per epoch
+    swag = swag_args.settings(training_args.num_train_epochs)
+    trainer = SwagTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=train_features,
+        eval_dataset=val_features,
+        data_collator=MultipleChoiceCollator(tokenizer.pad_token_id, n_slots),
+        compute_metrics=compute_eval_metrics if val_features is not None else None,
+        processing_class=tokenizer,
+        swag=swag,
+    )
+    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    posterior = trainer.posterior
+    if posterior.n_collected == 0:
+        raise RunError(
+            f"SWAG collected nothing: the SWAG phase starts at step {trainer.swag_callback.start_step} "
+            f"but training ran {trainer.state.global_step} steps; start SWAG earlier or train longer"
+        )
+    map_vector, map_rule = _map_vector(trainer)
+    final = posterior.read()
+    with posterior.written(map_vector):
+        save_adapter(model, str(run_dir / MAP_DIR))
+    with posterior.written(posterior.mean()):
+        save_adapter(model, str(run_dir / SWA_DIR))
+    posterior.write(final)
+    posterior.save(run_dir / POSTERIOR_FILE)
+    write_json(run_dir / "train_log.json", trainer.state.log_history)
+    config = {
+        "model": asdict(model_args),
+        "data": asdict(data_args),
+        "lora": asdict(lora_args),
+        "swag": asdict(swag_args),
+        "swag_resolved": asdict(swag),
+        "training": training_args.to_dict(),
+        "n_slots": n_slots,
+        "splits": {"train": train_split.to_dict(), "validation": val_split.to_dict() if val_split else None},
+        "map_selection": map_rule,
+        "swag_collected_at_steps": trainer.swag_callback.collected_at,
+        "swag_start_step": trainer.swag_callback.start_step,
+        "global_steps": trainer.state.global_step,
+        "train_seconds": time.time() - started,
+        "provenance": provenance(),
+    }
+    write_json(run_dir / RUN_CONFIG, config)
+    return run_dir
+
+
+def _map_vector(trainer: SwagTrainer) -> tuple[torch.Tensor, dict]:
+    best = trainer.best_callback
+    if best.best_vector is not None:
+        return best.best_vector, {"rule": "best validation NLL", "step": best.best_step, "eval_nll": best.best_value}
+    phase_end = trainer.swag_callback.map_phase_end_vector
+    if phase_end is not None:
+        return phase_end, {"rule": "last iterate before the SWAG phase (no validation set)",
+                           "step": trainer.swag_callback.start_step}
+    return trainer.posterior.read(), {"rule": "final weights", "step": trainer.state.global_step}
+
+
+@dataclass
+class LoadedRun:
+    """A run directory loaded for evaluation: the model holds the MAP weights."""
+
+    path: Path
+    config: dict
+    model: MultipleChoiceLM
+    tokenizer: object
+    posterior: SwagPosterior
+    map_vector: torch.Tensor
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+def load_run(run_dir: str | os.PathLike, device: str | torch.device | None = None) -> LoadedRun:
+    """Load a finished run: base model, MAP adapter, answer head and SWAG posterior."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise RunError(f"run directory not found: {run_dir}")
+    missing = [p for p in (RUN_CONFIG, POSTERIOR_FILE, f"{MAP_DIR}/adapter_model.safetensors") if not (run_dir / p).exists()]
+    if missing:
+        raise RunError(f"{run_dir} is not a finished swag-lora run: missing {', '.join(missing)}")
+    config = read_json(run_dir / RUN_CONFIG)
+    saved_format = config.get("provenance", {}).get("posterior_format_version")
+    if saved_format != FORMAT_VERSION:
+        raise RunError(
+            f"{run_dir} was written with posterior format {saved_format}; this swag-lora "
+            f"({provenance()['swag_lora_version']}) reads format {FORMAT_VERSION}"
+        )
+    model_args = ModelArguments(**config["model"])
+    lora_args = LoraArguments(**{**config["lora"], "init_adapter": str(run_dir / MAP_DIR)})
+    model, tokenizer = build_model(model_args, lora_args, int(config["n_slots"]))
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    model.to(device)
+    posterior = SwagPosterior.load(run_dir / POSTERIOR_FILE, model)
+    return LoadedRun(run_dir, config, model, tokenizer, posterior, posterior.read())
+
+
+# ----------------------------------------------------------------------------- methods
+BASE_METHODS = ("map", "swa", "swag", "swag-diag")
+
+
+def build_method(name: str, run: LoadedRun, n_samples: int, scale: float, seed: int) -> Method:
+    """One of the single-run methods: map, swa, swag, swag-diag."""
+    if name == "map":
+        return fixed_weights("map", run.posterior, run.map_vector)
+    if name == "swa":
+        return fixed_weights("swa", run.posterior, run.posterior.mean())
+    if name in ("swag", "swag-diag"):
+        return swag_samples(run.posterior, n_samples, scale=scale, diag_only=name == "swag-diag", seed=seed, name=name)
+    raise ValueError(f"unknown method {name!r}; choose from {', '.join(BASE_METHODS)}")
+
+
+def method_label(name: str, scale: float) -> str:
+    """Folder name of a method's results: the name, plus the scale when it is not 1."""
+    return name if name in ("map", "swa") or scale == 1.0 else f"{name}@{scale:g}"
+
+
+@dataclass
+class EvalSpec:
+    """Which data to evaluate on: ``task`` and ``split``, a seeded subset of ``limit`` questions."""
+
+    task: str
+    split: str = "test"
+    limit: int | None = None
+    data_dir: str | None = None
+    source: str = "auto"
+    subset_seed: int = 0
+
+    @classmethod
+    def parse(cls, text: str, **defaults) -> EvalSpec:
+        """``"arc-easy"``, ``"arc-easy:validation"`` or ``"mmlu-stem:test:250"``."""
+        parts = text.split(":")
+        if len(parts) > 3 or not parts[0]:
+            raise ValueError(f"cannot read task spec {text!r}: use TASK[:SPLIT[:LIMIT]]")
+        spec = cls(task=parts[0], **defaults)
+        if len(parts) > 1 and parts[1]:
+            spec.split = parts[1]
+        if len(parts) > 2 and parts[2]:
+            spec.limit = int(parts[2])
+        return spec
+
+    def load(self):
+        from .tasks import load_task
+
+        return load_task(self.task, self.split, data_dir=self.data_dir, source=self.source, limit=self.limit,
+                         subset_seed=self.subset_seed)
+
+
+def evaluate_run(
+    run: LoadedRun,
+    spec: EvalSpec,
+    methods: list[str],
+    n_samples: int = 10,
+    scale: float = 1.0,
+    seed: int = 0,
+    ece_bins: int = M.DEFAULT_ECE_BINS,
+    batch_size: int = 16,
+    output_root: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> list[dict]:
+    """Evaluate ``methods`` of one run on one dataset; write and return one metrics record each.
+
+    Results go to ``output_root/TASK/SPLIT/METHOD/`` (default ``RUN/eval``).
+    """
+    rows = spec.load()
+    cfg = run.config
+    scoring = cfg["model"]["scoring"]
+    n_choices = max(len(r.choices) for r in rows)
+    if scoring == "letter" and n_choices > run.model.n_slots:
+        raise RunError(f"{spec.task} has questions with {n_choices} choices; this letter-mode run has "
+                       f"{run.model.n_slots} answer letters")
+    n_slots = max(n_choices, run.model.n_slots) if scoring == "cloze" else run.model.n_slots
+    run.model.n_slots = n_slots
+    features = encode_rows(rows, run.tokenizer, scoring, cfg["model"]["max_length"])
+    collator = MultipleChoiceCollator(run.tokenizer.pad_token_id, n_slots)
+    output_root = Path(output_root) if output_root is not None else run.path / "eval"
+    train_task = cfg["data"]["task"]
+    records = []
+    for name in methods:
+        method = build_method(name, run, n_samples, scale, seed)
+        started = time.time()
+        log_probs, summary = evaluate(run.model, features, collator, method, batch_size, ece_bins, progress)
+        label = method_label(name, scale)
+        folder = output_root / spec.task / spec.split / label
+        record = {
+            "run": str(run.path),
+            "train_task": train_task,
+            "train_seed": cfg["training"].get("seed"),
+            "task": spec.task,
+            "split": spec.split,
+            "ood": spec.task != train_task,
+            "data": rows.to_dict(),
+            "base_method": name,
+            "eval_seconds": time.time() - started,
+            "provenance": provenance(),
+            **summary,
+            "method": label,
+        }
+        write_npy(folder / "log_probs.npy", log_probs)
+        write_npy(folder / "labels.npy", np.array([r.label for r in rows], dtype=np.int64))
+        write_json(folder / "ids.json", [r.id for r in rows])
+        write_json(folder / "metrics.json", record)
+        records.append(record)
+    return records
