@@ -111,7 +111,8 @@ def _evaluate_parser() -> argparse.ArgumentParser:
 
 
 def cmd_evaluate(argv: list[str]) -> int:
-    from .experiment import BASE_METHODS, EvalSpec, evaluate_run, load_run
+    from .experiment import EvalSpec, evaluate_run, load_run
+    from .methods import BASE_METHODS
     from .report import summary_table
 
     args = _evaluate_parser().parse_args(argv)

@@ -29,9 +29,10 @@ from . import metrics as M
 from .config import SMOLLM2_ALIAS, DataArguments, LoraArguments, ModelArguments, SwagArguments
 from .encoding import MultipleChoiceCollator, encode_rows
 from .io import read_json, write_json, write_npy
+from .methods import build_method, method_label
 from .model import MultipleChoiceLM, apply_lora, load_causal_lm
 from .posterior import FORMAT_VERSION, SwagPosterior
-from .predictive import Method, evaluate, fixed_weights, swag_samples
+from .predictive import evaluate
 from .provenance import provenance
 from .training import POSTERIOR_FILE, SwagTrainer, compute_eval_metrics, load_adapter, save_adapter
 
@@ -205,26 +206,6 @@ def load_run(run_dir: str | os.PathLike, device: str | torch.device | None = Non
     model.to(device)
     posterior = SwagPosterior.load(run_dir / POSTERIOR_FILE, model)
     return LoadedRun(run_dir, config, model, tokenizer, posterior, posterior.read())
-
-
-# ----------------------------------------------------------------------------- methods
-BASE_METHODS = ("map", "swa", "swag", "swag-diag")
-
-
-def build_method(name: str, run: LoadedRun, n_samples: int, scale: float, seed: int) -> Method:
-    """One of the single-run methods: map, swa, swag, swag-diag."""
-    if name == "map":
-        return fixed_weights("map", run.posterior, run.map_vector)
-    if name == "swa":
-        return fixed_weights("swa", run.posterior, run.posterior.mean())
-    if name in ("swag", "swag-diag"):
-        return swag_samples(run.posterior, n_samples, scale=scale, diag_only=name == "swag-diag", seed=seed, name=name)
-    raise ValueError(f"unknown method {name!r}; choose from {', '.join(BASE_METHODS)}")
-
-
-def method_label(name: str, scale: float) -> str:
-    """Folder name of a method's results: the name, plus the scale when it is not 1."""
-    return name if name in ("map", "swa") or scale == 1.0 else f"{name}@{scale:g}"
 
 
 @dataclass

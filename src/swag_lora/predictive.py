@@ -1,10 +1,13 @@
 """Bayesian model averaging: evaluate any posterior on a dataset with one fixed set of members.
 
-A *method* is anything that yields, in a fixed order, the S "members" to average over:
-context managers that put the model into one state (a weight setting, a forward mode)
-for the duration of a ``with`` block. The evaluation loop runs every member over every
-batch, keeps the per-example, per-member log-probabilities ``[N, S, C]``, and derives
-every metric from their log-mean-exp average (:mod:`swag_lora.metrics`).
+A *method* is anything with a ``name``, ``settings`` and ``log_probs(model, features,
+collator, batch_size, progress) -> [N, S, C]``: per example, per member, log-probabilities
+over the choice slots. Every metric is derived from their log-mean-exp average
+(:mod:`swag_lora.metrics`). Most methods are a :class:`Method`: a fixed list of S
+"members", context managers that put the model into one state (a weight setting, a
+forward mode) for a ``with`` block, each run over every batch. Methods that produce
+per-example predictive samples directly (e.g. a linearised Laplace predictive) implement
+``log_probs`` themselves.
 
 Members are drawn once per method from a seeded generator, so the same seed gives the same
 weights for every dataset evaluated (in-distribution and OOD alike).
@@ -15,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -23,6 +27,18 @@ from . import metrics as M
 from .posterior import SwagPosterior
 
 Member = Callable[[], AbstractContextManager]
+
+
+@runtime_checkable
+class Predictive(Protocol):
+    """What the evaluation loop needs from a method."""
+
+    name: str
+    settings: dict
+
+    def log_probs(self, model, features, collator, batch_size: int = 16, progress: bool = False) -> np.ndarray:
+        """[N, S, C] log-probabilities (float32, −inf in absent choice slots), in ``features`` order."""
+        ...
 
 
 @dataclass
@@ -35,6 +51,9 @@ class Method:
 
     def __len__(self) -> int:
         return len(self.members)
+
+    def log_probs(self, model, features, collator, batch_size: int = 16, progress: bool = False) -> np.ndarray:
+        return member_log_probs(model, features, collator, self, batch_size, progress)
 
 
 def fixed_weights(name: str, posterior: SwagPosterior, vector: torch.Tensor, **settings) -> Method:
@@ -128,14 +147,14 @@ def evaluate(
     model: torch.nn.Module,
     features: Sequence[dict],
     collator,
-    method: Method,
+    method: Predictive,
     batch_size: int = 16,
     ece_bins: int = M.DEFAULT_ECE_BINS,
     progress: bool = False,
 ) -> tuple[np.ndarray, dict]:
     """Run ``method`` on ``features``: returns the [N, S, C] log-probabilities and the metrics
     of their averaged predictive (plus the method's settings)."""
-    log_probs = member_log_probs(model, features, collator, method, batch_size, progress)
+    log_probs = method.log_probs(model, features, collator, batch_size, progress)
     labels = np.array([f["label"] for f in features])
     summary = M.summarise(log_probs, labels, ece_bins)
     summary.update(method=method.name, **method.settings)
