@@ -1,0 +1,38 @@
+"""Paired bootstrap intervals."""
+
+import numpy as np
+import pytest
+
+from swag_lora.stats import paired_bootstrap
+
+
+def test_identical_methods_have_zero_difference_and_zero_width():
+    rng = np.random.default_rng(0)
+    p = rng.dirichlet(np.ones(4), size=100)
+    y = rng.integers(0, 4, 100)
+    out = paired_bootstrap(p, p, y, "nll", n_boot=200)
+    assert out["diff"] == 0 and out["lo"] == 0 and out["hi"] == 0
+
+
+def test_interval_covers_the_point_and_excludes_zero_for_a_clear_win():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 4, 300)
+    good = np.full((300, 4), 0.1)
+    good[np.arange(300), y] = 0.7
+    bad = np.full((300, 4), 0.25)
+    out = paired_bootstrap(good, bad, y, "acc", n_boot=500)
+    assert out["lo"] <= out["diff"] <= out["hi"]
+    assert out["diff"] == pytest.approx(1.0 - np.mean(bad.argmax(1) == y))
+    nll = paired_bootstrap(good, bad, y, "nll", n_boot=500)
+    assert nll["hi"] < 0  # good has lower NLL on every resample
+
+
+def test_runs_are_averaged_and_pairing_is_kept():
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 3, 50)
+    base = rng.dirichlet(np.ones(3), size=(3, 50))
+    shifted = base.copy()
+    out = paired_bootstrap(shifted, base, y, "brier", n_boot=100)
+    assert out["diff"] == 0 and out["lo"] == out["hi"] == 0  # same runs, same questions: no noise
+    with pytest.raises(ValueError, match="labels"):
+        paired_bootstrap(base, base, y[:10], "acc")
