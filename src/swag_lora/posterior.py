@@ -11,8 +11,9 @@ The posterior is held over the flat vector θ of every parameter with ``requires
 * ``dev``       a ring buffer of the last ``max_rank`` deviations ``θ_i − θ̄_i`` (the mean
                 *after* the update with ``θ_i``),
 
-all in float32 (or wider) whatever the parameters' dtype: (2 + max_rank)·P numbers plus
-O(P) scratch. A sample is
+all in float32 (or wider) whatever the parameters' dtype: (2 + max_rank)·P numbers, and
+nothing else is kept between calls (a collection allocates nothing; a sample allocates its
+result and O(P) transient scratch). A sample is
 
     θ̃ = θ̄ + √scale · (σ ⊙ z₁ + Dᵀ z₂ / √(k − 1)),   z₁ ~ N(0, I_P), z₂ ~ N(0, I_k),
 
@@ -57,8 +58,9 @@ def tracked_parameters(model: torch.nn.Module) -> list[tuple[str, torch.nn.Param
 class FlatParameterView:
     """Reads and writes a list of parameters as one flat vector.
 
-    Reading converts to the view's dtype into a preallocated buffer; writing converts back
-    to each parameter's own dtype and device. Neither loops over elements.
+    Reading converts to the view's dtype, into a caller's buffer or a new tensor; writing
+    converts back to each parameter's own dtype and device. Neither loops over elements,
+    and the view holds no buffer of its own.
     """
 
     def __init__(self, params: list[torch.Tensor], dtype: torch.dtype = torch.float32):
@@ -69,18 +71,24 @@ class FlatParameterView:
         self.numel = sum(self.numels)
         self.device = params[0].device
         self.dtype = dtype
-        self._buffer = torch.empty(self.numel, dtype=dtype, device=self.device)
-        self._buffer_views = self._split(self._buffer)
 
-    def _split(self, vector: torch.Tensor) -> list[torch.Tensor]:
+    def split(self, vector: torch.Tensor) -> list[torch.Tensor]:
+        """Views of a flat vector (shape [P]) shaped like the parameters, in order."""
         return [chunk.view(p.shape) for chunk, p in zip(vector.split(self.numels), self.params)]
 
     @torch.no_grad()
-    def read(self) -> torch.Tensor:
-        """The current parameter values as a flat vector. The returned tensor is a shared
-        buffer that the next ``read`` overwrites; clone it to keep it."""
-        torch._foreach_copy_(self._buffer_views, [p.detach() for p in self.params])
-        return self._buffer
+    def read(self, out: torch.Tensor | None = None) -> torch.Tensor:
+        """The current parameter values as a flat vector: written into ``out`` (shape [P], the
+        view's dtype and device) when given, else into a new tensor."""
+        if out is None:
+            out = torch.empty(self.numel, dtype=self.dtype, device=self.device)
+        self.read_into(self.split(out))
+        return out
+
+    @torch.no_grad()
+    def read_into(self, views: list[torch.Tensor]) -> None:
+        """Copy the parameters into ``views`` (as made by :meth:`split` of a flat buffer)."""
+        torch._foreach_copy_(views, [p.detach() for p in self.params])
 
     @torch.no_grad()
     def write(self, vector: torch.Tensor) -> None:
@@ -88,7 +96,7 @@ class FlatParameterView:
         if vector.dim() != 1 or vector.numel() != self.numel:
             raise ValueError(f"expected a flat vector of {self.numel} elements, got shape {tuple(vector.shape)}")
         vector = vector.to(self.device)
-        torch._foreach_copy_([p.data for p in self.params], self._split(vector))
+        torch._foreach_copy_([p.data for p in self.params], self.split(vector))
 
 
 class SwagPosterior:
@@ -117,6 +125,7 @@ class SwagPosterior:
         self._mean = torch.zeros(P, dtype=dtype, device=device)
         self._m2 = torch.zeros(P, dtype=dtype, device=device)
         self._dev = torch.zeros(self.max_rank, P, dtype=dtype, device=device)
+        self._dev_views = [self._view.split(row) for row in self._dev]  # per-parameter views of each row
         self._next_slot = 0  # ring-buffer row the next deviation goes into
 
     # ------------------------------------------------------------------ state
@@ -135,7 +144,8 @@ class SwagPosterior:
         return min(self.n_collected, self.max_rank)
 
     def state_nbytes(self) -> int:
-        """Bytes held by the posterior's moments (mean, m2 and the deviation buffer)."""
+        """Bytes held by the posterior's moments (mean, m2 and the deviation buffer): all the
+        memory it keeps between calls, (2 + max_rank)·P numbers."""
         return sum(t.numel() * t.element_size() for t in (self._mean, self._m2, self._dev))
 
     def mean(self) -> torch.Tensor:
@@ -164,17 +174,22 @@ class SwagPosterior:
         Updates the mean and the Welford sum of squares, and writes the deviation from the
         updated mean into the ring buffer (overwriting the oldest row once full).
         """
-        x = self._view.read()
-        self.n_collected += 1
-        delta = x - self._mean  # deviation from the mean before the update
-        self._mean.add_(delta, alpha=1.0 / self.n_collected)
+        n = self.n_collected + 1
         if self.max_rank > 0:
-            dev = self._dev[self._next_slot]
-            torch.sub(x, self._mean, out=dev)  # deviation from the mean after the update
-            self._m2.addcmul_(delta, dev)
+            # The iterate is read straight into the ring-buffer row it replaces, so collection
+            # needs no buffer beyond the state: five passes over P numbers, no allocation.
+            d = self._dev[self._next_slot]
+            self._view.read_into(self._dev_views[self._next_slot])
             self._next_slot = (self._next_slot + 1) % self.max_rank
         else:
-            self._m2.addcmul_(delta, x - self._mean)
+            d = self._view.read()
+        # With δ = θ − θ̄_old and θ̄_new = θ̄_old + δ/n, the deviation from the updated mean is
+        # θ − θ̄_new = δ·(n−1)/n, and Welford's increment δ·(θ − θ̄_new) is δ²·(n−1)/n ≥ 0.
+        d.sub_(self._mean)
+        self._mean.add_(d, alpha=1.0 / n)
+        self._m2.addcmul_(d, d, value=(n - 1) / n)
+        d.mul_((n - 1) / n)
+        self.n_collected = n
 
     # --------------------------------------------------------------- sampling
     def _check_collected(self) -> None:
@@ -212,7 +227,7 @@ class SwagPosterior:
 
     def read(self) -> torch.Tensor:
         """The tracked parameters' current values as a new flat vector in the posterior's dtype."""
-        return self._view.read().clone()
+        return self._view.read()
 
     @contextmanager
     def written(self, vector: torch.Tensor) -> Iterator[torch.Tensor]:
