@@ -28,13 +28,16 @@ Precision: with the default float32 state the variance is accurate to roughly
 from __future__ import annotations
 
 import json
+import math
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
+
+from .io import atomic_write
 
 FORMAT_VERSION = 1
 FORMAT_NAME = "swag-lora/swag-posterior"
@@ -54,32 +57,58 @@ def tracked_parameters(model: torch.nn.Module) -> list[tuple[str, torch.nn.Param
     return [(name, p) for name, p in model.named_parameters() if p.requires_grad]
 
 
+Gather = Callable[[bool], AbstractContextManager[list[torch.Tensor]]]
+"""``gather(writeback)``: a context manager yielding the full (unsharded) tensors of the tracked
+parameters, in order. With ``writeback=True``, in-place changes to the yielded tensors reach
+the (sharded) parameters on exit. Under sharding it is a collective: every rank calls it."""
+
+
+def full_shape(param: torch.Tensor) -> tuple[int, ...]:
+    """The unsharded shape of a parameter (DeepSpeed ZeRO-3 keeps it in ``ds_shape``;
+    a DTensor's ``shape`` is already the global one)."""
+    return tuple(getattr(param, "ds_shape", param.shape))
+
+
 class FlatParameterView:
     """Reads and writes a list of parameters as one flat vector.
 
     Reading converts to the view's dtype into a preallocated buffer; writing converts back
-    to each parameter's own dtype and device. Neither loops over elements.
+    to each parameter's own dtype and device. Neither loops over elements. Where the
+    parameters are sharded across processes (FSDP, ZeRO-3), :meth:`set_gather` installs a
+    :data:`Gather` through which both go, so they always see the full tensors.
     """
 
     def __init__(self, params: list[torch.Tensor], dtype: torch.dtype = torch.float32):
         if not params:
             raise ValueError("no parameters to track: the model has no parameter with requires_grad=True")
         self.params = params
-        self.numels = [p.numel() for p in params]
+        self.shapes = [full_shape(p) for p in params]
+        self.numels = [math.prod(s) for s in self.shapes]
         self.numel = sum(self.numels)
         self.device = params[0].device
         self.dtype = dtype
         self._buffer = torch.empty(self.numel, dtype=dtype, device=self.device)
         self._buffer_views = self._split(self._buffer)
+        self._gather: Gather | None = None
+
+    def set_gather(self, gather: Gather | None) -> None:
+        """Route reads and writes through ``gather`` (``None``: the parameters are whole)."""
+        self._gather = gather
+
+    def _full(self, writeback: bool) -> AbstractContextManager[list[torch.Tensor]]:
+        if self._gather is None:
+            return nullcontext([p.data for p in self.params])
+        return self._gather(writeback)
 
     def _split(self, vector: torch.Tensor) -> list[torch.Tensor]:
-        return [chunk.view(p.shape) for chunk, p in zip(vector.split(self.numels), self.params)]
+        return [chunk.view(shape) for chunk, shape in zip(vector.split(self.numels), self.shapes)]
 
     @torch.no_grad()
     def read(self) -> torch.Tensor:
         """The current parameter values as a flat vector. The returned tensor is a shared
         buffer that the next ``read`` overwrites; clone it to keep it."""
-        torch._foreach_copy_(self._buffer_views, [p.detach() for p in self.params])
+        with self._full(writeback=False) as tensors:
+            torch._foreach_copy_(self._buffer_views, [t.detach() for t in tensors])
         return self._buffer
 
     @torch.no_grad()
@@ -87,8 +116,9 @@ class FlatParameterView:
         """Copy ``vector`` (shape [P]) into the parameters, keeping their dtype and device."""
         if vector.dim() != 1 or vector.numel() != self.numel:
             raise ValueError(f"expected a flat vector of {self.numel} elements, got shape {tuple(vector.shape)}")
-        vector = vector.to(self.device)
-        torch._foreach_copy_([p.data for p in self.params], self._split(vector))
+        with self._full(writeback=True) as tensors:
+            chunks = self._split(vector.to(tensors[0].device))
+            torch._foreach_copy_(list(tensors), chunks)
 
 
 class SwagPosterior:
@@ -107,7 +137,7 @@ class SwagPosterior:
             raise ValueError(f"the posterior accumulates in float32 or float64, got {dtype}")
         named = tracked_parameters(model)
         self.names = [name for name, _ in named]
-        self.shapes = [tuple(p.shape) for _, p in named]
+        self.shapes = [full_shape(p) for _, p in named]
         self.param_dtypes = [p.dtype for _, p in named]
         self.max_rank = int(max_rank)
         self.dtype = dtype
@@ -214,17 +244,22 @@ class SwagPosterior:
         """The tracked parameters' current values as a new flat vector in the posterior's dtype."""
         return self._view.read().clone()
 
+    def set_gather(self, gather: Gather | None) -> None:
+        """Read and write the tracked parameters through ``gather`` from now on: needed once
+        they are sharded across processes (FSDP, ZeRO-3; see :mod:`swag_lora.distributed`).
+        ``collect``, ``read``, ``write`` and ``written`` are then collectives."""
+        self._view.set_gather(gather)
+
     @contextmanager
     def written(self, vector: torch.Tensor) -> Iterator[torch.Tensor]:
         """Put ``vector`` into the model for the ``with`` block; restore the previous weights
         on exit, also when the block raises."""
-        saved = [p.detach().clone() for p in self._view.params]
+        saved = self.read()
         try:
             self.write(vector)
             yield vector
         finally:
-            with torch.no_grad():
-                torch._foreach_copy_([p.data for p in self._view.params], saved)
+            self.write(saved)
 
     @contextmanager
     def sampled(
@@ -265,7 +300,8 @@ class SwagPosterior:
 
         The file holds the moments and, as metadata, everything needed to continue collecting
         exactly after a reload: format version, parameter names, shapes and dtypes,
-        ``max_rank``, ``n_collected`` and the ring-buffer position.
+        ``max_rank``, ``n_collected`` and the ring-buffer position. A failed write raises
+        :class:`~swag_lora.io.ArtifactWriteError` and leaves any previous file intact.
         """
         path = os.fspath(path)
         tensors = {
@@ -274,14 +310,7 @@ class SwagPosterior:
             "deviations": self._dev.detach().contiguous().cpu(),
         }
         metadata = {"swag_lora": json.dumps(self._metadata())}
-        directory = os.path.dirname(os.path.abspath(path))
-        tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp-{os.getpid()}")
-        try:
-            save_file(tensors, tmp, metadata=metadata)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
 
     @classmethod
     def load(cls, path: str | os.PathLike, model: torch.nn.Module) -> SwagPosterior:
