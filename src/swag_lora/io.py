@@ -26,7 +26,8 @@ class ArtifactWriteError(OSError):
     """A file could not be written (disk full, permissions, ...); the previous version is kept."""
 
 
-def _write_error(path, err: BaseException) -> ArtifactWriteError:
+def write_error(path, err: BaseException) -> ArtifactWriteError:
+    """An :class:`ArtifactWriteError` naming ``path`` and the cause of ``err`` in one line."""
     reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err).strip().splitlines()[0]
     error = ArtifactWriteError(f"cannot write {path}: {reason}")
     error.errno = err.errno if isinstance(err, OSError) else None
@@ -56,15 +57,15 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
     except ArtifactWriteError:
         raise
     except Exception as err:
-        if isinstance(err, OSError) or _is_io_error(err):
-            raise _write_error(path, err) from err
+        if isinstance(err, OSError) or is_io_error(err):
+            raise write_error(path, err) from err
         raise
     finally:
         if tmp is not None and os.path.exists(tmp):
             os.remove(tmp)
 
 
-def _is_io_error(err: BaseException) -> bool:
+def is_io_error(err: BaseException) -> bool:
     """Errors that libraries raise for failed writes without using ``OSError`` (safetensors'
     Rust I/O errors, torch's stream writer)."""
     text = str(err)
@@ -93,8 +94,8 @@ def atomic_folder_write(folder: str | os.PathLike, write: Callable[[str], None],
         for name in names:
             os.replace(os.path.join(tmp, name), folder / name)
     except Exception as err:
-        if isinstance(err, OSError) or _is_io_error(err):
-            raise _write_error(folder, err) from err
+        if isinstance(err, OSError) or is_io_error(err):
+            raise write_error(folder, err) from err
         raise
     finally:
         if tmp is not None:

@@ -1,0 +1,218 @@
+"""Several processes (torchrun, ``accelerate launch``): who am I, who writes files, how the
+posterior sees parameters that FSDP or DeepSpeed ZeRO-3 shard, and how evaluation results
+come back together.
+
+Process management itself is left to the launchers and to the Trainer/accelerate stack;
+this module only reads ``torch.distributed``. It imports torch (and, lazily, DeepSpeed or
+accelerate when they are in use) and nothing from transformers.
+
+Every function here works unchanged in a single process.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from .posterior import Gather
+
+# Name segments that wrappers insert into parameter names.
+_WRAPPER_SEGMENTS = ("_fsdp_wrapped_module.", "_checkpoint_wrapped_module.", "_orig_mod.")
+
+
+def is_distributed() -> bool:
+    """True when a process group with more than one process is running."""
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def rank() -> int:
+    return dist.get_rank() if is_distributed() else 0
+
+
+def world_size() -> int:
+    return dist.get_world_size() if is_distributed() else 1
+
+
+def is_main_process() -> bool:
+    """The process that writes files (rank 0, or the only process)."""
+    return rank() == 0
+
+
+def barrier() -> None:
+    """Wait for every process (no-op in a single process)."""
+    if is_distributed():
+        dist.barrier()
+
+
+def init_from_env() -> torch.device | None:
+    """Join the process group when started by a launcher (``WORLD_SIZE`` > 1).
+
+    The backend is accelerate's choice (NCCL on GPUs, gloo on CPUs). Returns this process's
+    device, or ``None`` when not launched as several processes.
+    """
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return None
+    from accelerate import PartialState
+
+    return PartialState(cpu=not torch.cuda.is_available()).device
+
+
+def _collective_device() -> torch.device:
+    if dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def sum_across_processes(array: np.ndarray) -> np.ndarray:
+    """Element-wise sum of ``array`` over all processes (every process gets the result).
+
+    Used to merge results where each process filled its own rows and left zeros elsewhere:
+    ``x + 0 = x`` exactly, also for ``-inf``, so the merge adds no rounding.
+    """
+    if not is_distributed():
+        return array
+    tensor = torch.from_numpy(np.ascontiguousarray(array)).to(_collective_device())
+    dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return tensor.cpu().numpy().astype(array.dtype, copy=False)
+
+
+def any_across_processes(flag: bool | torch.Tensor) -> bool:
+    """True if ``flag`` is true in any process (a collective: every process must call it)."""
+    if not is_distributed():
+        return bool(flag)
+    tensor = torch.as_tensor(flag, dtype=torch.int32).reshape(1).to(_collective_device())
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return bool(tensor.item())
+
+
+# ----------------------------------------------------------------- sharded parameters
+def clean_name(name: str) -> str:
+    """A parameter name without the segments FSDP, activation checkpointing and
+    ``torch.compile`` insert."""
+    for segment in _WRAPPER_SEGMENTS:
+        name = name.replace(segment, "")
+    return name
+
+
+def unwrap(root: nn.Module) -> nn.Module:
+    """The module inside DDP or a DeepSpeed engine (others are returned as they are)."""
+    while isinstance(root, nn.parallel.DistributedDataParallel) or type(root).__name__ == "DeepSpeedEngine":
+        root = root.module
+    return root
+
+
+def _resolve(root: nn.Module, names: list[str]) -> list[torch.Tensor]:
+    current = {clean_name(n): p for n, p in unwrap(root).named_parameters()}
+    missing = [n for n in names if n not in current]
+    if missing:
+        raise RuntimeError(
+            f"the wrapped model no longer exposes tracked parameter {missing[0]!r} "
+            f"({len(missing)} of {len(names)} missing); with FSDP set use_orig_params=True"
+        )
+    return [current[n] for n in names]
+
+
+def _is_dtensor(p: torch.Tensor) -> bool:
+    try:
+        from torch.distributed.tensor import DTensor
+    except ImportError:  # pragma: no cover - old torch
+        return False
+    return isinstance(p, DTensor)
+
+
+def _fsdp1_modules(root: nn.Module) -> list[nn.Module]:
+    try:
+        from torch.distributed.fsdp import FullyShardedDataParallel
+    except ImportError:  # pragma: no cover
+        return []
+    return [m for m in root.modules() if isinstance(m, FullyShardedDataParallel)]
+
+
+def sharding_kind(root: nn.Module, names: list[str]) -> str:
+    """``"fsdp2"`` (DTensor parameters), ``"zero3"`` (DeepSpeed-partitioned), ``"fsdp1"``
+    (inside ``FullyShardedDataParallel``) or ``"none"`` (whole on every process: single
+    process, DDP, ZeRO-1/2)."""
+    root = unwrap(root)
+    params = _resolve(root, names)
+    if any(_is_dtensor(p) for p in params):
+        return "fsdp2"
+    if any(hasattr(p, "ds_id") for p in params):
+        return "zero3"
+    if _fsdp1_modules(root):
+        return "fsdp1"
+    return "none"
+
+
+def parameter_gather(root: nn.Module, names: list[str]) -> Gather | None:
+    """A :data:`~swag_lora.posterior.Gather` for the parameters ``names`` of ``root`` as
+    sharded now, or ``None`` when they are whole on every process.
+
+    ``names`` are the tracked names of the unwrapped model; wrapper segments in ``root``'s
+    names are ignored. Install the result with ``SwagPosterior.set_gather``.
+    """
+    root = unwrap(root)
+    kind = sharding_kind(root, names)
+    params = _resolve(root, names)
+    if kind == "fsdp2":
+        return _DTensorGather(params)
+    if kind == "zero3":
+        return _ZeroGather(params)
+    if kind == "fsdp1":
+        return _Fsdp1Gather(root, params)
+    return None
+
+
+class _Fsdp1Gather:
+    """FSDP (v1, ``use_orig_params=True``): the original parameters hold full tensors inside
+    ``summon_full_params``; with writeback, changes are scattered back to the shards."""
+
+    def __init__(self, root: nn.Module, params: list[torch.Tensor]):
+        self.root, self.params = root, params
+
+    @contextmanager
+    def __call__(self, writeback: bool) -> Iterator[list[torch.Tensor]]:
+        from torch.distributed.fsdp import FullyShardedDataParallel
+
+        with FullyShardedDataParallel.summon_full_params(self.root, writeback=writeback):
+            yield [p.data for p in self.params]
+
+
+class _DTensorGather:
+    """FSDP2 (``fully_shard``): parameters are DTensors; read them with ``full_tensor`` and
+    write back by redistributing the full tensor with the same placements."""
+
+    def __init__(self, params: list[torch.Tensor]):
+        self.params = params
+
+    @contextmanager
+    def __call__(self, writeback: bool) -> Iterator[list[torch.Tensor]]:
+        full = [p.full_tensor() if _is_dtensor(p) else p.data for p in self.params]
+        yield full
+        if writeback:
+            from torch.distributed.tensor import distribute_tensor
+
+            with torch.no_grad():
+                for p, tensor in zip(self.params, full):
+                    if _is_dtensor(p):
+                        p.copy_(distribute_tensor(tensor.to(p.dtype), p.device_mesh, p.placements))
+
+
+class _ZeroGather:
+    """DeepSpeed ZeRO-3: parameters are whole inside ``GatheredParameters``; with writeback,
+    rank 0's values are partitioned back (every rank writes the same values)."""
+
+    def __init__(self, params: list[torch.Tensor]):
+        self.params = params
+
+    @contextmanager
+    def __call__(self, writeback: bool) -> Iterator[list[torch.Tensor]]:
+        import deepspeed
+
+        with deepspeed.zero.GatheredParameters(self.params, modifier_rank=0 if writeback else None):
+            yield [p.data for p in self.params]
