@@ -174,6 +174,7 @@ def train_run(
             "swag_collected_at_steps": trainer.swag_callback.collected_at,
             "swag_start_step": trainer.swag_callback.start_step,
             "global_steps": trainer.state.global_step,
+            "resumed_from": trainer.resumed_from,
             "base_model": base_model_fingerprint(model),
             "world_size": training_args.world_size,
             "train_seconds": time.time() - started,

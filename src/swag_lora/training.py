@@ -274,6 +274,7 @@ class SwagTrainer(Trainer):
         self.swag_callback = SwagCallback(self.posterior, swag)
         self.best_callback = BestValidationCallback(self.posterior)
         self._nonfinite_loss: torch.Tensor | None = None
+        self.resumed_from: str | None = None  # the checkpoint the last train() call resumed from
         self.add_callback(_LossGuard(self))
         self.add_callback(self.swag_callback)
         self.add_callback(self.best_callback)
@@ -310,6 +311,7 @@ class SwagTrainer(Trainer):
         else:
             resume_from_checkpoint = checkpoints.resolve_resume(self.args.output_dir, resume_from_checkpoint)
             self._restore_swag_state(resume_from_checkpoint)
+        self.resumed_from = resume_from_checkpoint
         return super().train(resume_from_checkpoint, *args, **kwargs)
 
     def _restore_swag_state(self, folder: str) -> None:
