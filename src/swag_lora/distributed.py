@@ -12,15 +12,13 @@ Every function here works unchanged in a single process.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
 
-from .posterior import Gather
+from .posterior import ParameterGather
 
 # Name segments that wrappers insert into parameter names.
 _WRAPPER_SEGMENTS = ("_fsdp_wrapped_module.", "_checkpoint_wrapped_module.", "_orig_mod.")
@@ -149,12 +147,15 @@ def sharding_kind(root: nn.Module, names: list[str]) -> str:
     return "none"
 
 
-def parameter_gather(root: nn.Module, names: list[str]) -> Gather | None:
-    """A :data:`~swag_lora.posterior.Gather` for the parameters ``names`` of ``root`` as
-    sharded now, or ``None`` when they are whole on every process.
+def parameter_gather(root: nn.Module, names: list[str], shapes: list[tuple[int, ...]]) -> ParameterGather | None:
+    """A :class:`~swag_lora.posterior.ParameterGather` for the parameters ``names`` (full
+    shapes ``shapes``) of ``root`` as sharded now, or ``None`` when they are whole on every
+    process.
 
-    ``names`` are the tracked names of the unwrapped model; wrapper segments in ``root``'s
-    names are ignored. Install the result with ``SwagPosterior.set_gather``.
+    ``names`` are the tracked names of the unwrapped model (``SwagPosterior.names`` and
+    ``.shapes``); wrapper segments in ``root``'s names are ignored. Install the result with ``SwagPosterior.set_gather``. Only the
+    tracked parameters are gathered (FSDP v1: one wrapped unit at a time), never the whole
+    model at once.
     """
     root = unwrap(root)
     kind = sharding_kind(root, names)
@@ -164,55 +165,88 @@ def parameter_gather(root: nn.Module, names: list[str]) -> Gather | None:
     if kind == "zero3":
         return _ZeroGather(params)
     if kind == "fsdp1":
-        return _Fsdp1Gather(root, params)
+        return _Fsdp1Gather(root, params, shapes)
     return None
 
 
 class _Fsdp1Gather:
-    """FSDP (v1, ``use_orig_params=True``): the original parameters hold full tensors inside
-    ``summon_full_params``; with writeback, changes are scattered back to the shards."""
+    """FSDP v1 (``use_orig_params=True``). Inside ``summon_full_params(unit, recurse=False)``
+    the original parameters of that unit hold their full values; units are visited one at a
+    time, so at most one unit (a decoder layer) is unsharded at once. Writes go back to the
+    shards on leaving each unit."""
 
-    def __init__(self, root: nn.Module, params: list[torch.Tensor]):
-        self.root, self.params = root, params
+    def __init__(self, root: nn.Module, params: list[torch.Tensor], shapes: list[tuple[int, ...]]):
+        self.units = _fsdp1_modules(root)
+        self.params = params
+        self.full_shapes = [tuple(s) for s in shapes]
 
-    @contextmanager
-    def __call__(self, writeback: bool) -> Iterator[list[torch.Tensor]]:
+    def _visit(self, writeback: bool, visit) -> None:
         from torch.distributed.fsdp import FullyShardedDataParallel
 
-        with FullyShardedDataParallel.summon_full_params(self.root, writeback=writeback):
-            yield [p.data for p in self.params]
+        done = [False] * len(self.params)
+        for unit in self.units:  # every process visits every unit, in the same order
+            with FullyShardedDataParallel.summon_full_params(unit, recurse=False, writeback=writeback):
+                for i, p in enumerate(self.params):
+                    if not done[i] and tuple(p.shape) == self.full_shapes[i]:
+                        visit(i, p)
+                        done[i] = True
+        if not all(done):
+            missing = done.index(False)
+            raise RuntimeError(f"tracked parameter #{missing} was not found whole in any FSDP unit")
+
+    def read(self) -> list[torch.Tensor]:
+        out: list[torch.Tensor | None] = [None] * len(self.params)
+        self._visit(False, lambda i, p: out.__setitem__(i, p.detach().clone()))
+        return out
+
+    def write(self, tensors: list[torch.Tensor]) -> None:
+        def copy(i, p):
+            with torch.no_grad():
+                p.data.copy_(tensors[i])
+
+        self._visit(True, copy)
 
 
 class _DTensorGather:
-    """FSDP2 (``fully_shard``): parameters are DTensors; read them with ``full_tensor`` and
-    write back by redistributing the full tensor with the same placements."""
+    """FSDP v2 (``fully_shard``): parameters are DTensors; each is gathered on its own with
+    ``full_tensor`` and written back by redistributing with the same placements."""
 
     def __init__(self, params: list[torch.Tensor]):
         self.params = params
 
-    @contextmanager
-    def __call__(self, writeback: bool) -> Iterator[list[torch.Tensor]]:
-        full = [p.full_tensor() if _is_dtensor(p) else p.data for p in self.params]
-        yield full
-        if writeback:
-            from torch.distributed.tensor import distribute_tensor
+    def read(self) -> list[torch.Tensor]:
+        return [p.full_tensor() if _is_dtensor(p) else p.detach() for p in self.params]
 
-            with torch.no_grad():
-                for p, tensor in zip(self.params, full):
-                    if _is_dtensor(p):
-                        p.copy_(distribute_tensor(tensor.to(p.dtype), p.device_mesh, p.placements))
+    @torch.no_grad()
+    def write(self, tensors: list[torch.Tensor]) -> None:
+        from torch.distributed.tensor import distribute_tensor
+
+        for p, tensor in zip(self.params, tensors):
+            if _is_dtensor(p):
+                tensor = tensor.to(device=p.device, dtype=p.dtype)
+                p.copy_(distribute_tensor(tensor, p.device_mesh, p.placements))
+            else:
+                p.data.copy_(tensor)
 
 
 class _ZeroGather:
-    """DeepSpeed ZeRO-3: parameters are whole inside ``GatheredParameters``; with writeback,
-    rank 0's values are partitioned back (every rank writes the same values)."""
+    """DeepSpeed ZeRO-3: the tracked parameters are whole inside ``GatheredParameters``
+    (only they are gathered); on writing, rank 0's values are partitioned back (every rank
+    writes the same values)."""
 
     def __init__(self, params: list[torch.Tensor]):
         self.params = params
 
-    @contextmanager
-    def __call__(self, writeback: bool) -> Iterator[list[torch.Tensor]]:
+    def read(self) -> list[torch.Tensor]:
         import deepspeed
 
-        with deepspeed.zero.GatheredParameters(self.params, modifier_rank=0 if writeback else None):
-            yield [p.data for p in self.params]
+        with deepspeed.zero.GatheredParameters(self.params, modifier_rank=None):
+            return [p.detach().clone() for p in self.params]
+
+    @torch.no_grad()
+    def write(self, tensors: list[torch.Tensor]) -> None:
+        import deepspeed
+
+        with deepspeed.zero.GatheredParameters(self.params, modifier_rank=0):
+            for p, tensor in zip(self.params, tensors):
+                p.data.copy_(tensor)

@@ -30,8 +30,9 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Protocol
 
 import torch
 from safetensors import SafetensorError
@@ -57,10 +58,19 @@ def tracked_parameters(model: torch.nn.Module) -> list[tuple[str, torch.nn.Param
     return [(name, p) for name, p in model.named_parameters() if p.requires_grad]
 
 
-Gather = Callable[[bool], AbstractContextManager[list[torch.Tensor]]]
-"""``gather(writeback)``: a context manager yielding the full (unsharded) tensors of the tracked
-parameters, in order. With ``writeback=True``, in-place changes to the yielded tensors reach
-the (sharded) parameters on exit. Under sharding it is a collective: every rank calls it."""
+class ParameterGather(Protocol):
+    """Access to tracked parameters that are sharded across processes (FSDP, ZeRO-3).
+
+    Both methods are collectives: every process calls them, in the same order. They need
+    memory for the tracked parameters only (plus, at most, one sharding unit at a time)."""
+
+    def read(self) -> list[torch.Tensor]:
+        """The full values of the tracked parameters, in order (possibly copies)."""
+        ...
+
+    def write(self, tensors: list[torch.Tensor]) -> None:
+        """Set the tracked parameters to these full values (shapes as the parameters')."""
+        ...
 
 
 def full_shape(param: torch.Tensor) -> tuple[int, ...]:
@@ -75,7 +85,7 @@ class FlatParameterView:
     Reading converts to the view's dtype into a preallocated buffer; writing converts back
     to each parameter's own dtype and device. Neither loops over elements. Where the
     parameters are sharded across processes (FSDP, ZeRO-3), :meth:`set_gather` installs a
-    :data:`Gather` through which both go, so they always see the full tensors.
+    :class:`ParameterGather` through which both go, so they always see the full tensors.
     """
 
     def __init__(self, params: list[torch.Tensor], dtype: torch.dtype = torch.float32):
@@ -89,16 +99,11 @@ class FlatParameterView:
         self.dtype = dtype
         self._buffer = torch.empty(self.numel, dtype=dtype, device=self.device)
         self._buffer_views = self._split(self._buffer)
-        self._gather: Gather | None = None
+        self._gather: ParameterGather | None = None
 
-    def set_gather(self, gather: Gather | None) -> None:
+    def set_gather(self, gather: ParameterGather | None) -> None:
         """Route reads and writes through ``gather`` (``None``: the parameters are whole)."""
         self._gather = gather
-
-    def _full(self, writeback: bool) -> AbstractContextManager[list[torch.Tensor]]:
-        if self._gather is None:
-            return nullcontext([p.data for p in self.params])
-        return self._gather(writeback)
 
     def _split(self, vector: torch.Tensor) -> list[torch.Tensor]:
         return [chunk.view(shape) for chunk, shape in zip(vector.split(self.numels), self.shapes)]
@@ -107,8 +112,8 @@ class FlatParameterView:
     def read(self) -> torch.Tensor:
         """The current parameter values as a flat vector. The returned tensor is a shared
         buffer that the next ``read`` overwrites; clone it to keep it."""
-        with self._full(writeback=False) as tensors:
-            torch._foreach_copy_(self._buffer_views, [t.detach() for t in tensors])
+        tensors = self._gather.read() if self._gather is not None else self.params
+        torch._foreach_copy_(self._buffer_views, [t.detach() for t in tensors])
         return self._buffer
 
     @torch.no_grad()
@@ -116,9 +121,10 @@ class FlatParameterView:
         """Copy ``vector`` (shape [P]) into the parameters, keeping their dtype and device."""
         if vector.dim() != 1 or vector.numel() != self.numel:
             raise ValueError(f"expected a flat vector of {self.numel} elements, got shape {tuple(vector.shape)}")
-        with self._full(writeback=True) as tensors:
-            chunks = self._split(vector.to(tensors[0].device))
-            torch._foreach_copy_(list(tensors), chunks)
+        if self._gather is not None:
+            self._gather.write(self._split(vector))
+        else:
+            torch._foreach_copy_([p.data for p in self.params], self._split(vector.to(self.device)))
 
 
 class SwagPosterior:
@@ -244,7 +250,7 @@ class SwagPosterior:
         """The tracked parameters' current values as a new flat vector in the posterior's dtype."""
         return self._view.read().clone()
 
-    def set_gather(self, gather: Gather | None) -> None:
+    def set_gather(self, gather: ParameterGather | None) -> None:
         """Read and write the tracked parameters through ``gather`` from now on: needed once
         they are sharded across processes (FSDP, ZeRO-3; see :mod:`swag_lora.distributed`).
         ``collect``, ``read``, ``write`` and ``written`` are then collectives."""

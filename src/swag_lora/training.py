@@ -165,7 +165,7 @@ class SwagCallback(TrainerCallback):
                 f"give step {self.start_step}: resume with the SWAG and epoch settings of the original run"
             )
         if model is not None:  # the model as the Trainer prepared it (FSDP/ZeRO-3 may shard it)
-            self.posterior.set_gather(D.parameter_gather(model, self.posterior.names))
+            self.posterior.set_gather(D.parameter_gather(model, self.posterior.names, self.posterior.shapes))
         if state.global_step == self.start_step and self.map_phase_end_vector is None:
             self.map_phase_end_vector = self.posterior.read()
 
@@ -331,7 +331,7 @@ class SwagTrainer(Trainer):
             return super()._load_from_checkpoint(resume_from_checkpoint, model)  # e.g. FSDP sharded state
         vector = adapter_vector(self.accelerator.unwrap_model(self.model), resume_from_checkpoint, self.posterior)
         if model is not None:  # called after FSDP wrapped the model: write through its shards
-            self.posterior.set_gather(D.parameter_gather(model, self.posterior.names))
+            self.posterior.set_gather(D.parameter_gather(model, self.posterior.names, self.posterior.shapes))
         self.posterior.write(vector)
 
     # ------------------------------------------------------------------- saving

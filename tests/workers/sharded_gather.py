@@ -82,7 +82,7 @@ def check(kind: str) -> None:
 
     wrapped = shard(model, kind)
     assert sharding_kind(wrapped, posterior.names) == kind, sharding_kind(wrapped, posterior.names)
-    posterior.set_gather(parameter_gather(wrapped, posterior.names))
+    posterior.set_gather(parameter_gather(wrapped, posterior.names, posterior.shapes))
     local = torch.tensor([sum(local_numel(p) for p in wrapped.parameters() if p.requires_grad)])
     counts = [torch.zeros_like(local) for _ in range(dist.get_world_size())]
     dist.all_gather(counts, local)
