@@ -372,14 +372,27 @@ class SwagTrainer(Trainer):
         tensors = {**{f"swag.{k}": v for k, v in swag_tensors.items()}, **{f"best.{k}": v for k, v in best_tensors.items()}}
         write_trainer_state(os.path.join(folder, TRAINER_STATE_FILE), meta, tensors)
 
+    def save_model(self, output_dir: str | None = None, _internal_call: bool = False):
+        """Write the adapter (and tokenizer) to ``output_dir``. Under FSDP and DeepSpeed the
+        tracked parameters alone are gathered (a collective, through the posterior's gather),
+        instead of the Trainer's gathering of the whole model's state dict."""
+        if not (self.is_fsdp_enabled or self.is_deepspeed_enabled):
+            return super().save_model(output_dir, _internal_call)
+        vector = self.posterior.read()
+        if self.args.should_save:
+            output_dir = output_dir or self.args.output_dir
+            save_adapter_vector(self.accelerator.unwrap_model(self.model), output_dir, self.posterior, vector)
+            self._save_extras(output_dir)
+
     def _save(self, output_dir: str | None = None, state_dict=None):
         if not self.args.should_save:
             return
         output_dir = output_dir or self.args.output_dir
         model = self.accelerator.unwrap_model(self.model)
-        if state_dict is not None and not state_dict:
-            return  # DeepSpeed without 16-bit gathering: its own checkpoint holds the weights
         save_adapter(model, output_dir, state_dict=state_dict)
+        self._save_extras(output_dir)
+
+    def _save_extras(self, output_dir: str) -> None:
         if self.processing_class is not None:
             self.processing_class.save_pretrained(output_dir)
         atomic_write(os.path.join(output_dir, "training_args.bin"), lambda tmp: torch.save(self.args, tmp))
