@@ -29,8 +29,8 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from .tasks import DataFormatError, DataNotFoundError, UnknownTaskError
     from .training import TrainingDivergedError
 
-    return (UserError, RunError, TrainingDivergedError, PosteriorFileError, PosteriorMismatchError, DataFormatError, DataNotFoundError,
-            UnknownTaskError, FileNotFoundError, NotADirectoryError, PermissionError, ModuleNotFoundError, ValueError,
+    return (UserError, RunError, PosteriorFileError, PosteriorMismatchError, DataFormatError, DataNotFoundError,
+            TrainingDivergedError, UnknownTaskError, FileNotFoundError, NotADirectoryError, PermissionError, ModuleNotFoundError, ValueError,
             OSError)
 
 

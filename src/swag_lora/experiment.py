@@ -153,33 +153,34 @@ def train_run(
             f"but training ran {trainer.state.global_step} steps; start SWAG earlier or train longer"
         )
     map_vector, map_rule = _map_vector(trainer)  # on every process: reading may be a collective
-    swa_vector = posterior.mean()
-    if trainer.args.should_save:
+    writes = trainer.args.should_save  # the main process only
+    if writes:
         if (run_dir / RUN_CONFIG).exists():
             (run_dir / RUN_CONFIG).unlink()  # not a finished run until rewritten below
         save_adapter_vector(model, str(run_dir / MAP_DIR), posterior, map_vector)
-        save_adapter_vector(model, str(run_dir / SWA_DIR), posterior, swa_vector)
+        save_adapter_vector(model, str(run_dir / SWA_DIR), posterior, posterior.mean())
         posterior.save(run_dir / POSTERIOR_FILE)
         write_json(run_dir / "train_log.json", trainer.state.log_history)
-        config = {
-            "model": asdict(model_args),
-            "data": asdict(data_args),
-            "lora": asdict(lora_args),
-            "swag": asdict(swag_args),
-            "swag_resolved": asdict(swag),
-            "training": training_args.to_dict(),
-            "n_slots": n_slots,
-            "splits": {"train": train_split.to_dict(), "validation": val_split.to_dict() if val_split else None},
-            "map_selection": map_rule,
-            "swag_collected_at_steps": trainer.swag_callback.collected_at,
-            "swag_start_step": trainer.swag_callback.start_step,
-            "global_steps": trainer.state.global_step,
-            "resumed_from": trainer.resumed_from,
-            "base_model": base_model_fingerprint(model),
-            "world_size": training_args.world_size,
-            "train_seconds": time.time() - started,
-            "provenance": provenance(),
-        }
+    config = {
+        "model": asdict(model_args),
+        "data": asdict(data_args),
+        "lora": asdict(lora_args),
+        "swag": asdict(swag_args),
+        "swag_resolved": asdict(swag),
+        "training": training_args.to_dict(),
+        "n_slots": n_slots,
+        "splits": {"train": train_split.to_dict(), "validation": val_split.to_dict() if val_split else None},
+        "map_selection": map_rule,
+        "swag_collected_at_steps": trainer.swag_callback.collected_at,
+        "swag_start_step": trainer.swag_callback.start_step,
+        "global_steps": trainer.state.global_step,
+        "resumed_from": trainer.resumed_from,
+        "base_model": base_model_fingerprint(model),
+        "world_size": training_args.world_size,
+        "train_seconds": time.time() - started,
+        "provenance": provenance(),
+    }
+    if writes:
         write_json(run_dir / RUN_CONFIG, config)
     trainer.accelerator.wait_for_everyone()
     return run_dir

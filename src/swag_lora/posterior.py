@@ -194,13 +194,17 @@ class SwagPosterior:
 
     # ------------------------------------------------------------- collection
     @torch.no_grad()
-    def collect(self) -> None:
+    def collect(self, check_finite: bool = False) -> None:
         """Add the model's current tracked parameters as one iterate.
 
         Updates the mean and the Welford sum of squares, and writes the deviation from the
-        updated mean into the ring buffer (overwriting the oldest row once full).
+        updated mean into the ring buffer (overwriting the oldest row once full). With
+        ``check_finite``, a NaN or infinite value raises ``FloatingPointError`` and nothing
+        is collected.
         """
         x = self._view.read()
+        if check_finite and not torch.isfinite(x).all():
+            raise FloatingPointError("non-finite values in the tracked parameters; nothing collected")
         self.n_collected += 1
         delta = x - self._mean  # deviation from the mean before the update
         self._mean.add_(delta, alpha=1.0 / self.n_collected)

@@ -170,13 +170,13 @@ class SwagCallback(TrainerCallback):
             self.map_phase_end_vector = self.posterior.read()
 
     def _collect(self, state) -> None:
-        values = self.posterior.read()
-        if not torch.isfinite(values).all():
+        try:
+            self.posterior.collect(check_finite=True)
+        except FloatingPointError as err:
             raise TrainingDivergedError(
                 f"non-finite values in the trainable parameters at step {state.global_step}; training stopped "
                 "before collecting them (the last checkpoint and its posterior are unchanged)"
-            )
-        self.posterior.collect()
+            ) from err
         self.collected_at.append(state.global_step)
 
     def _collection_due(self, state) -> bool:
