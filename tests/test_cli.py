@@ -65,6 +65,8 @@ def test_train_writes_a_complete_run_directory(trained_run, tiny_model_dir):
             keys = list(handle.keys())
         if file.name == "swag_posterior.safetensors":
             assert set(keys) == {"mean", "m2", "deviations"}
+        elif file.name == "swag_trainer_state.safetensors":  # MAP candidates: trainable vectors
+            assert set(keys) <= {"best.best", "swag.map_phase_end"}
         else:
             assert keys and all("lora_" in k for k in keys), (file, keys)  # adapter tensors only
 

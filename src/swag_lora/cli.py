@@ -27,9 +27,10 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from .experiment import RunError
     from .posterior import PosteriorFileError, PosteriorMismatchError
     from .tasks import DataFormatError, DataNotFoundError, UnknownTaskError
+    from .training import TrainingDivergedError
 
     return (UserError, RunError, PosteriorFileError, PosteriorMismatchError, DataFormatError, DataNotFoundError,
-            UnknownTaskError, FileNotFoundError, NotADirectoryError, PermissionError, ModuleNotFoundError, ValueError,
+            TrainingDivergedError, UnknownTaskError, FileNotFoundError, NotADirectoryError, PermissionError, ModuleNotFoundError, ValueError,
             OSError)
 
 
@@ -68,19 +69,13 @@ def cmd_train(argv: list[str]) -> int:
     if training_args.remove_unused_columns:
         training_args.remove_unused_columns = False  # batches carry fields the model's signature does not name
     if os.path.isdir(training_args.output_dir) and os.listdir(training_args.output_dir) and not (
-        training_args.resume_from_checkpoint or training_args.overwrite_output_dir
+        training_args.resume_from_checkpoint or getattr(training_args, "overwrite_output_dir", False)
     ):
         raise UserError(
             f"output directory {training_args.output_dir} is not empty: pass --resume_from_checkpoint true "
             "to continue it, --overwrite_output_dir true to reuse it, or choose another --output_dir"
         )
-    if training_args.resume_from_checkpoint in ("true", "True", "1"):
-        from transformers.trainer_utils import get_last_checkpoint
-
-        last = get_last_checkpoint(training_args.output_dir) if os.path.isdir(training_args.output_dir) else None
-        if last is None:
-            raise UserError(f"--resume_from_checkpoint: no checkpoint in {training_args.output_dir}")
-        training_args.resume_from_checkpoint = last
+    # --resume_from_checkpoint true: SwagTrainer.train picks the newest *complete* checkpoint
     run_dir = train_run(model_args, data_args, lora_args, swag_args, training_args)
     print(f"run written to {run_dir}")
     return 0
@@ -111,6 +106,7 @@ def _evaluate_parser() -> argparse.ArgumentParser:
 
 
 def cmd_evaluate(argv: list[str]) -> int:
+    from . import distributed as D
     from .experiment import EvalSpec, evaluate_run, load_run
     from .methods import BASE_METHODS
     from .report import summary_table
@@ -125,9 +121,10 @@ def cmd_evaluate(argv: list[str]) -> int:
         raise UserError("--ece_bins must be at least 1")
     if args.output_dir and len(args.runs) > 1:
         raise UserError("--output_dir takes one run; with several runs each writes to RUN/eval")
+    device = D.init_from_env()  # under torchrun / accelerate launch: questions split across processes
     records = []
     for run_dir in args.runs:
-        run = load_run(run_dir)
+        run = load_run(run_dir, device=device)
         train_task = run.config["data"]["task"]
         specs = [EvalSpec.parse(t) for t in (args.tasks or [f"{train_task}:test"])]
         specs += [EvalSpec.parse(t) for t in args.ood_tasks]
@@ -140,7 +137,8 @@ def cmd_evaluate(argv: list[str]) -> int:
                 ece_bins=args.ece_bins, batch_size=args.batch_size, output_root=args.output_dir,
                 progress=not args.no_progress,
             )
-    print(summary_table(records))
+    if D.is_main_process():
+        print(summary_table(records))
     return 0
 
 

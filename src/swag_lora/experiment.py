@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import distributed as D
 from . import metrics as M
 from .config import SMOLLM2_ALIAS, DataArguments, LoraArguments, ModelArguments, SwagArguments
 from .encoding import MultipleChoiceCollator, encode_rows
@@ -34,7 +35,16 @@ from .model import MultipleChoiceLM, apply_lora, load_causal_lm
 from .posterior import FORMAT_VERSION, SwagPosterior
 from .predictive import evaluate
 from .provenance import provenance
-from .training import POSTERIOR_FILE, SwagTrainer, compute_eval_metrics, load_adapter, save_adapter
+from .training import (
+    POSTERIOR_FILE,
+    AdapterMismatchError,
+    SwagTrainer,
+    base_model_fingerprint,
+    check_same_base,
+    compute_eval_metrics,
+    load_adapter,
+    save_adapter_vector,
+)
 
 RUN_CONFIG = "run_config.json"
 MAP_DIR = "map"
@@ -64,7 +74,17 @@ def build_model(model_args: ModelArguments, lora_args: LoraArguments, n_slots: i
     if lora_args.init_adapter:
         from peft import PeftModel
 
-        peft_model = PeftModel.from_pretrained(lm, lora_args.init_adapter, is_trainable=True)
+        run_config = Path(lora_args.init_adapter).parent / RUN_CONFIG
+        if run_config.is_file():  # an adapter of a swag-lora run: same base model?
+            recorded = read_json(run_config).get("base_model")
+            check_same_base(recorded, base_model_fingerprint(lm), f"adapter {lora_args.init_adapter}")
+        try:
+            peft_model = PeftModel.from_pretrained(lm, lora_args.init_adapter, is_trainable=True)
+        except RuntimeError as err:
+            if "size mismatch" not in str(err):
+                raise
+            raise AdapterMismatchError(f"adapter {lora_args.init_adapter} does not fit base model {path}: "
+                                       "it was trained on another base model or LoRA rank") from err
     else:
         peft_model = apply_lora(lm, lora_args.settings())
     model = MultipleChoiceLM(peft_model, tokenizer, mode=model_args.scoring, n_slots=n_slots)
@@ -89,7 +109,12 @@ def train_run(
     swag_args: SwagArguments,
     training_args,
 ) -> Path:
-    """Fine-tune with LoRA + SWAG and write a complete run directory (``training_args.output_dir``)."""
+    """Fine-tune with LoRA + SWAG and write a complete run directory (``training_args.output_dir``).
+
+    Under several processes every process trains and holds the same posterior; only the main
+    process writes. ``run_config.json`` is written last: a run directory without it is not
+    finished (``load_run`` refuses it).
+    """
     from transformers import set_seed
 
     started = time.time()
@@ -127,15 +152,15 @@ def train_run(
             f"SWAG collected nothing: the SWAG phase starts at step {trainer.swag_callback.start_step} "
             f"but training ran {trainer.state.global_step} steps; start SWAG earlier or train longer"
         )
-    map_vector, map_rule = _map_vector(trainer)
-    final = posterior.read()
-    with posterior.written(map_vector):
-        save_adapter(model, str(run_dir / MAP_DIR))
-    with posterior.written(posterior.mean()):
-        save_adapter(model, str(run_dir / SWA_DIR))
-    posterior.write(final)
-    posterior.save(run_dir / POSTERIOR_FILE)
-    write_json(run_dir / "train_log.json", trainer.state.log_history)
+    map_vector, map_rule = _map_vector(trainer)  # on every process: reading may be a collective
+    writes = trainer.args.should_save  # the main process only
+    if writes:
+        if (run_dir / RUN_CONFIG).exists():
+            (run_dir / RUN_CONFIG).unlink()  # not a finished run until rewritten below
+        save_adapter_vector(model, str(run_dir / MAP_DIR), posterior, map_vector)
+        save_adapter_vector(model, str(run_dir / SWA_DIR), posterior, posterior.mean())
+        posterior.save(run_dir / POSTERIOR_FILE)
+        write_json(run_dir / "train_log.json", trainer.state.log_history)
     config = {
         "model": asdict(model_args),
         "data": asdict(data_args),
@@ -149,10 +174,15 @@ def train_run(
         "swag_collected_at_steps": trainer.swag_callback.collected_at,
         "swag_start_step": trainer.swag_callback.start_step,
         "global_steps": trainer.state.global_step,
+        "resumed_from": trainer.resumed_from,
+        "base_model": base_model_fingerprint(model),
+        "world_size": training_args.world_size,
         "train_seconds": time.time() - started,
         "provenance": provenance(),
     }
-    write_json(run_dir / RUN_CONFIG, config)
+    if writes:
+        write_json(run_dir / RUN_CONFIG, config)
+    trainer.accelerator.wait_for_everyone()
     return run_dir
 
 
@@ -201,6 +231,7 @@ def load_run(run_dir: str | os.PathLike, device: str | torch.device | None = Non
     model_args = ModelArguments(**config["model"])
     lora_args = LoraArguments(**{**config["lora"], "init_adapter": str(run_dir / MAP_DIR)})
     model, tokenizer = build_model(model_args, lora_args, int(config["n_slots"]))
+    check_same_base(config.get("base_model"), base_model_fingerprint(model), f"run {run_dir}")
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     model.to(device)
@@ -253,7 +284,9 @@ def evaluate_run(
 ) -> list[dict]:
     """Evaluate ``methods`` of one run on one dataset; write and return one metrics record each.
 
-    Results go to ``output_root/TASK/SPLIT/METHOD/`` (default ``RUN/eval``).
+    Results go to ``output_root/TASK/SPLIT/METHOD/`` (default ``RUN/eval``). Under several
+    processes the questions are split across them, every process returns the same records,
+    and only the main process writes.
     """
     rows = spec.load()
     cfg = run.config
@@ -289,9 +322,11 @@ def evaluate_run(
             **summary,
             "method": label,
         }
-        write_npy(folder / "log_probs.npy", log_probs)
-        write_npy(folder / "labels.npy", np.array([r.label for r in rows], dtype=np.int64))
-        write_json(folder / "ids.json", [r.id for r in rows])
-        write_json(folder / "metrics.json", record)
+        if D.is_main_process():
+            write_npy(folder / "log_probs.npy", log_probs)
+            write_npy(folder / "labels.npy", np.array([r.label for r in rows], dtype=np.int64))
+            write_json(folder / "ids.json", [r.id for r in rows])
+            write_json(folder / "metrics.json", record)
         records.append(record)
+    D.barrier()
     return records

@@ -29,13 +29,17 @@ Precision: with the default float32 state the variance is accurate to roughly
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Protocol
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
+
+from .io import atomic_write
 
 FORMAT_VERSION = 1
 FORMAT_NAME = "swag-lora/swag-posterior"
@@ -55,26 +59,59 @@ def tracked_parameters(model: torch.nn.Module) -> list[tuple[str, torch.nn.Param
     return [(name, p) for name, p in model.named_parameters() if p.requires_grad]
 
 
+class ParameterGather(Protocol):
+    """Access to tracked parameters that are sharded across processes (FSDP, ZeRO-3).
+
+    Both methods are collectives: every process calls them, in the same order. They need
+    memory for the tracked parameters only (plus, at most, one sharding unit at a time)."""
+
+    def read(self) -> list[torch.Tensor]:
+        """The full values of the tracked parameters, in order (possibly copies)."""
+        ...
+
+    def write(self, tensors: list[torch.Tensor]) -> None:
+        """Set the tracked parameters to these full values (shapes as the parameters')."""
+        ...
+
+
+def full_shape(param: torch.Tensor) -> tuple[int, ...]:
+    """The unsharded shape of a parameter (DeepSpeed ZeRO-3 keeps it in ``ds_shape``;
+    a DTensor's ``shape`` is already the global one)."""
+    return tuple(getattr(param, "ds_shape", param.shape))
+
+
 class FlatParameterView:
     """Reads and writes a list of parameters as one flat vector.
 
     Reading converts to the view's dtype, into a caller's buffer or a new tensor; writing
     converts back to each parameter's own dtype and device. Neither loops over elements,
-    and the view holds no buffer of its own.
+    and the view holds no buffer of its own. Where the parameters are sharded across
+    processes (FSDP, ZeRO-3), :meth:`set_gather` installs a :class:`ParameterGather`
+    through which both go, so they always see the full tensors.
     """
 
     def __init__(self, params: list[torch.Tensor], dtype: torch.dtype = torch.float32):
         if not params:
             raise ValueError("no parameters to track: the model has no parameter with requires_grad=True")
         self.params = params
-        self.numels = [p.numel() for p in params]
+        self.shapes = [full_shape(p) for p in params]
+        self.numels = [math.prod(s) for s in self.shapes]
         self.numel = sum(self.numels)
         self.device = params[0].device
         self.dtype = dtype
+        self._gather: ParameterGather | None = None
+
+    def set_gather(self, gather: ParameterGather | None) -> None:
+        """Route reads and writes through ``gather`` (``None``: the parameters are whole)."""
+        self._gather = gather
 
     def split(self, vector: torch.Tensor) -> list[torch.Tensor]:
-        """Views of a flat vector (shape [P]) shaped like the parameters, in order."""
-        return [chunk.view(p.shape) for chunk, p in zip(vector.split(self.numels), self.params)]
+        """Views of a flat vector (shape [P]) shaped like the (full) parameters, in order."""
+        return [chunk.view(shape) for chunk, shape in zip(vector.split(self.numels), self.shapes)]
+
+    def _tensors(self) -> list[torch.Tensor]:
+        tensors = self._gather.read() if self._gather is not None else self.params
+        return [t.detach() for t in tensors]
 
     @torch.no_grad()
     def read(self, out: torch.Tensor | None = None) -> torch.Tensor:
@@ -82,21 +119,29 @@ class FlatParameterView:
         view's dtype and device) when given, else into a new tensor."""
         if out is None:
             out = torch.empty(self.numel, dtype=self.dtype, device=self.device)
-        self.read_into(self.split(out))
+        torch._foreach_copy_(self.split(out), self._tensors())
         return out
 
     @torch.no_grad()
-    def read_into(self, views: list[torch.Tensor]) -> None:
-        """Copy the parameters into ``views`` (as made by :meth:`split` of a flat buffer)."""
-        torch._foreach_copy_(views, [p.detach() for p in self.params])
+    def read_into(self, views: list[torch.Tensor], check_finite: bool = False) -> None:
+        """Copy the parameters into ``views`` (as made by :meth:`split` of a flat buffer).
+
+        With ``check_finite``, a NaN or infinite parameter raises ``FloatingPointError``
+        before anything is copied."""
+        tensors = self._tensors()
+        if check_finite and not all(torch.isfinite(t.sum()) for t in tensors):
+            raise FloatingPointError("non-finite values in the tracked parameters; nothing collected")
+        torch._foreach_copy_(views, tensors)
 
     @torch.no_grad()
     def write(self, vector: torch.Tensor) -> None:
         """Copy ``vector`` (shape [P]) into the parameters, keeping their dtype and device."""
         if vector.dim() != 1 or vector.numel() != self.numel:
             raise ValueError(f"expected a flat vector of {self.numel} elements, got shape {tuple(vector.shape)}")
-        vector = vector.to(self.device)
-        torch._foreach_copy_([p.data for p in self.params], self.split(vector))
+        if self._gather is not None:
+            self._gather.write(self.split(vector))
+        else:
+            torch._foreach_copy_([p.data for p in self.params], self.split(vector.to(self.device)))
 
 
 class SwagPosterior:
@@ -115,7 +160,7 @@ class SwagPosterior:
             raise ValueError(f"the posterior accumulates in float32 or float64, got {dtype}")
         named = tracked_parameters(model)
         self.names = [name for name, _ in named]
-        self.shapes = [tuple(p.shape) for _, p in named]
+        self.shapes = [full_shape(p) for _, p in named]
         self.param_dtypes = [p.dtype for _, p in named]
         self.max_rank = int(max_rank)
         self.dtype = dtype
@@ -144,8 +189,7 @@ class SwagPosterior:
         return min(self.n_collected, self.max_rank)
 
     def state_nbytes(self) -> int:
-        """Bytes held by the posterior's moments (mean, m2 and the deviation buffer): all the
-        memory it keeps between calls, (2 + max_rank)·P numbers."""
+        """Bytes held by the posterior's moments (mean, m2 and the deviation buffer)."""
         return sum(t.numel() * t.element_size() for t in (self._mean, self._m2, self._dev))
 
     def mean(self) -> torch.Tensor:
@@ -168,21 +212,24 @@ class SwagPosterior:
 
     # ------------------------------------------------------------- collection
     @torch.no_grad()
-    def collect(self) -> None:
+    def collect(self, check_finite: bool = False) -> None:
         """Add the model's current tracked parameters as one iterate.
 
         Updates the mean and the Welford sum of squares, and writes the deviation from the
-        updated mean into the ring buffer (overwriting the oldest row once full).
+        updated mean into the ring buffer (overwriting the oldest row once full). With
+        ``check_finite``, a NaN or infinite value raises ``FloatingPointError`` and nothing
+        is collected.
         """
         n = self.n_collected + 1
         if self.max_rank > 0:
             # The iterate is read straight into the ring-buffer row it replaces, so collection
             # needs no buffer beyond the state: five passes over P numbers, no allocation.
             d = self._dev[self._next_slot]
-            self._view.read_into(self._dev_views[self._next_slot])
+            self._view.read_into(self._dev_views[self._next_slot], check_finite=check_finite)
             self._next_slot = (self._next_slot + 1) % self.max_rank
         else:
-            d = self._view.read()
+            d = torch.empty_like(self._mean)
+            self._view.read_into(self._view.split(d), check_finite=check_finite)
         # With δ = θ − θ̄_old and θ̄_new = θ̄_old + δ/n, the deviation from the updated mean is
         # θ − θ̄_new = δ·(n−1)/n, and Welford's increment δ·(θ − θ̄_new) is δ²·(n−1)/n ≥ 0.
         d.sub_(self._mean)
@@ -229,17 +276,22 @@ class SwagPosterior:
         """The tracked parameters' current values as a new flat vector in the posterior's dtype."""
         return self._view.read()
 
+    def set_gather(self, gather: ParameterGather | None) -> None:
+        """Read and write the tracked parameters through ``gather`` from now on: needed once
+        they are sharded across processes (FSDP, ZeRO-3; see :mod:`swag_lora.distributed`).
+        ``collect``, ``read``, ``write`` and ``written`` are then collectives."""
+        self._view.set_gather(gather)
+
     @contextmanager
     def written(self, vector: torch.Tensor) -> Iterator[torch.Tensor]:
         """Put ``vector`` into the model for the ``with`` block; restore the previous weights
         on exit, also when the block raises."""
-        saved = [p.detach().clone() for p in self._view.params]
+        saved = self.read()
         try:
             self.write(vector)
             yield vector
         finally:
-            with torch.no_grad():
-                torch._foreach_copy_([p.data for p in self._view.params], saved)
+            self.write(saved)
 
     @contextmanager
     def sampled(
@@ -280,7 +332,8 @@ class SwagPosterior:
 
         The file holds the moments and, as metadata, everything needed to continue collecting
         exactly after a reload: format version, parameter names, shapes and dtypes,
-        ``max_rank``, ``n_collected`` and the ring-buffer position.
+        ``max_rank``, ``n_collected`` and the ring-buffer position. A failed write raises
+        :class:`~swag_lora.io.ArtifactWriteError` and leaves any previous file intact.
         """
         path = os.fspath(path)
         tensors = {
@@ -289,14 +342,7 @@ class SwagPosterior:
             "deviations": self._dev.detach().contiguous().cpu(),
         }
         metadata = {"swag_lora": json.dumps(self._metadata())}
-        directory = os.path.dirname(os.path.abspath(path))
-        tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp-{os.getpid()}")
-        try:
-            save_file(tensors, tmp, metadata=metadata)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
 
     @classmethod
     def load(cls, path: str | os.PathLike, model: torch.nn.Module) -> SwagPosterior:

@@ -23,6 +23,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import torch
 
+from . import distributed as D
 from . import metrics as M
 from .posterior import SwagPosterior
 
@@ -119,13 +120,21 @@ def member_log_probs(
 
     The model is in eval mode unless a member switches a mode itself (e.g. MC dropout).
     Each member's weights are written once and all batches run under them.
+
+    Under several processes (``torch.distributed`` initialised, every process holding the
+    whole model) the batches are dealt out round-robin and the results summed back, so every
+    process returns the full array, and each question is computed in the same batch as in
+    one process: with deterministic members the result does not depend on the number of
+    processes.
     """
     batches = length_sorted_batches(features, batch_size)
+    batches = batches[D.rank() :: D.world_size()]
     padded = [_move(collator([features[i] for i in idx]), model.device) for idx in batches]
-    out = np.full((len(features), len(method), collator.n_slots), -np.inf, dtype=np.float32)
+    fill = 0.0 if D.is_distributed() else -np.inf  # rows of other processes stay 0 for the sum
+    out = np.full((len(features), len(method), collator.n_slots), fill, dtype=np.float32)
     total = len(method) * len(batches)
     bar = None
-    if progress:
+    if progress and D.is_main_process():
         from tqdm.auto import tqdm
 
         bar = tqdm(total=total, desc=desc or method.name, unit="batch", leave=False)
@@ -140,7 +149,7 @@ def member_log_probs(
                         bar.update(1)
     if bar is not None:
         bar.close()
-    return out
+    return D.sum_across_processes(out)
 
 
 def evaluate(
