@@ -31,9 +31,9 @@ from .encoding import MultipleChoiceCollator, encode_rows
 from .io import read_json, write_json, write_npy
 from .methods import build_method, method_label
 from .model import MultipleChoiceLM, apply_lora, load_causal_lm
-from .posterior import FORMAT_VERSION, SwagPosterior
+from .posterior import SwagPosterior
 from .predictive import evaluate
-from .provenance import provenance
+from .provenance import check_compatible, provenance
 from .training import POSTERIOR_FILE, SwagTrainer, compute_eval_metrics, load_adapter, save_adapter
 
 RUN_CONFIG = "run_config.json"
@@ -192,12 +192,7 @@ def load_run(run_dir: str | os.PathLike, device: str | torch.device | None = Non
     if missing:
         raise RunError(f"{run_dir} is not a finished swag-lora run: missing {', '.join(missing)}")
     config = read_json(run_dir / RUN_CONFIG)
-    saved_format = config.get("provenance", {}).get("posterior_format_version")
-    if saved_format != FORMAT_VERSION:
-        raise RunError(
-            f"{run_dir} was written with posterior format {saved_format}; this swag-lora "
-            f"({provenance()['swag_lora_version']}) reads format {FORMAT_VERSION}"
-        )
+    check_compatible(config.get("provenance"), f"run {run_dir}")
     model_args = ModelArguments(**config["model"])
     lora_args = LoraArguments(**{**config["lora"], "init_adapter": str(run_dir / MAP_DIR)})
     model, tokenizer = build_model(model_args, lora_args, int(config["n_slots"]))
