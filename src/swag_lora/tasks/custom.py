@@ -179,7 +179,7 @@ class ColumnMapping:
         label = -1
         if self.answer_column in record or require_answer:
             value = _value(record, self.answer_column, where)
-            if value is None and not require_answer:
+            if not require_answer and (value is None or (isinstance(value, str) and not value.strip())):
                 label = -1
             else:
                 label = self._answer(value, texts, labels, where)

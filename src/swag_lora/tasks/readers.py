@@ -33,8 +33,11 @@ def _decode(data: bytes, path: str) -> str:
 
 def read_jsonl(path: str | Path) -> Iterator[Item]:
     """One JSON value per line; blank lines are not records."""
-    name = str(path)
-    data = Path(path).read_bytes()
+    yield from jsonl_records(Path(path).read_bytes(), str(path))
+
+
+def jsonl_records(data: bytes, name: str) -> Iterator[Item]:
+    """JSON lines from bytes (a file's or standard input's), located under ``name``."""
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     for number, raw in enumerate(data.split(b"\n"), start=1):
