@@ -527,7 +527,7 @@ class CustomTask:
             text = ("local file " if len(sources) == 1 else "local files ") + ", ".join(Path(s).name for s in sources)
         for index, (where, value, columns) in enumerate(items):
             if columns is not None:
-                self.mapping.check_columns(columns, f"custom task {self.name}, {where.path}")
+                self.mapping.check_columns(columns, f"task {self.name}, {where.path}")
             if isinstance(value, DataFormatError):
                 collector.bad(value)
                 continue
