@@ -261,3 +261,15 @@ def test_hub_dataset_with_a_stand_in(monkeypatch):
                                    "label_words": ["negative", "positive"], "answer_column": "label"})
     with pytest.raises(TaskDefinitionError, match="question_column 'text'; its columns are: sentence, label"):
         load_task(bad, "test")
+
+
+def test_the_readme_example_task_loads():
+    from pathlib import Path
+
+    task_file = Path(__file__).resolve().parents[1] / "examples" / "reviews" / "reviews.yaml"
+    sizes = {s: len(load_task(task_file, s)) for s in ("train", "validation", "test")}
+    assert sizes == {"train": 72, "validation": 8, "test": 40}
+    row = load_task(task_file, "test")[0]
+    assert row.choices == ("negative", "positive") and row.question.startswith("Review: ")
+    assert row.question.endswith("\nIs this review positive or negative?")
+
