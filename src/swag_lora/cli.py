@@ -1,4 +1,4 @@
-"""``swag-lora``: train | evaluate | report | demo.
+"""``swag-lora``: train | evaluate | report | demo | predict.
 
 ``train`` parses its flags with ``transformers.HfArgumentParser`` over the model, data,
 LoRA and SWAG arguments and the full ``TrainingArguments``, so every Trainer flag works;
@@ -167,7 +167,14 @@ def cmd_demo(argv: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "report": cmd_report, "demo": cmd_demo}
+def cmd_predict(argv: list[str]) -> int:
+    from .cli_predict import cmd_predict as predict_command
+
+    return predict_command(argv)
+
+
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "report": cmd_report, "demo": cmd_demo,
+            "predict": cmd_predict}
 
 
 def main(argv: list[str] | None = None) -> int:

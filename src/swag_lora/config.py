@@ -47,6 +47,28 @@ class DataArguments:
     train_limit: int | None = field(default=None, metadata={"help": "Train on a seeded subset of this many questions."})
     validation_limit: int | None = field(default=200, metadata={"help": "Validation questions (best-NLL MAP selection)."})
     subset_seed: int = field(default=0, metadata={"help": "Seed of the subsets (independent of the training seed)."})
+    # A custom task (--task custom, or these over a task file given as --task FILE.yaml): see docs/tasks.md.
+    data_files: list[str] | None = field(
+        default=None, metadata={"help": "Custom task data: SPLIT=PATH (CSV, TSV, JSONL, JSON, parquet), e.g. "
+                                "train=a.csv test=b.csv; missing splits are carved from train. With "
+                                "--hub_dataset: SPLIT=HUB_SPLIT."}
+    )
+    hub_dataset: str | None = field(default=None, metadata={"help": "Custom task from this hub dataset."})
+    hub_config: str | None = field(default=None, metadata={"help": "Configuration of --hub_dataset."})
+    question_column: str | None = field(default=None, metadata={"help": "Column of the question or text (default question)."})
+    question_template: str | None = field(
+        default=None, metadata={"help": "Question built from columns, e.g. 'Review: {text} Sentiment?'."}
+    )
+    choices_columns: list[str] | None = field(default=None, metadata={"help": "One column per choice, e.g. A B C D."})
+    choices_column: str | None = field(default=None, metadata={"help": "One column holding the list of choices."})
+    label_words: list[str] | None = field(
+        default=None, metadata={"help": "A fixed label set as the choices of every question, e.g. negative positive."}
+    )
+    answer_column: str | None = field(default=None, metadata={"help": "Column of the answer (default answer)."})
+    answer_format: str | None = field(
+        default=None, metadata={"help": "How the answer is written: auto (default), index, index1, letter, text."}
+    )
+    id_column: str | None = field(default=None, metadata={"help": "Column of a unique id (default: position)."})
 
 
 @dataclass
@@ -140,7 +162,9 @@ def config_to_argv(config: dict) -> list[str]:
         if value is None:
             continue
         argv.append(f"--{key}")
-        if isinstance(value, (list, tuple)):
+        if isinstance(value, dict):  # data_files: {train: a.csv, test: [b.csv, c.csv]}
+            argv.extend(f"{k}={','.join(map(str, v)) if isinstance(v, (list, tuple)) else v}" for k, v in value.items())
+        elif isinstance(value, (list, tuple)):
             argv.extend(str(v) for v in value)
         elif isinstance(value, bool):
             argv.append("true" if value else "false")

@@ -32,9 +32,9 @@ from .encoding import MultipleChoiceCollator, encode_rows
 from .io import read_json, write_json, write_npy
 from .methods import build_method, method_label
 from .model import MultipleChoiceLM, apply_lora, load_causal_lm
-from .posterior import FORMAT_VERSION, SwagPosterior
+from .posterior import SwagPosterior
 from .predictive import evaluate
-from .provenance import provenance
+from .provenance import check_compatible, provenance
 from .training import (
     POSTERIOR_FILE,
     AdapterMismatchError,
@@ -95,9 +95,10 @@ def build_model(model_args: ModelArguments, lora_args: LoraArguments, n_slots: i
 
 def _load_split(data_args: DataArguments, split: str, limit: int | None):
     from .tasks import load_task
+    from .tasks.custom import task_from_arguments
 
     return load_task(
-        data_args.task, split, data_dir=data_args.data_dir, source=data_args.data_source, limit=limit,
+        task_from_arguments(data_args), split, data_dir=data_args.data_dir, source=data_args.data_source, limit=limit,
         subset_seed=data_args.subset_seed,
     )
 
@@ -222,12 +223,7 @@ def load_run(run_dir: str | os.PathLike, device: str | torch.device | None = Non
     if missing:
         raise RunError(f"{run_dir} is not a finished swag-lora run: missing {', '.join(missing)}")
     config = read_json(run_dir / RUN_CONFIG)
-    saved_format = config.get("provenance", {}).get("posterior_format_version")
-    if saved_format != FORMAT_VERSION:
-        raise RunError(
-            f"{run_dir} was written with posterior format {saved_format}; this swag-lora "
-            f"({provenance()['swag_lora_version']}) reads format {FORMAT_VERSION}"
-        )
+    check_compatible(config.get("provenance"), f"run {run_dir}")
     model_args = ModelArguments(**config["model"])
     lora_args = LoraArguments(**{**config["lora"], "init_adapter": str(run_dir / MAP_DIR)})
     model, tokenizer = build_model(model_args, lora_args, int(config["n_slots"]))
@@ -263,10 +259,13 @@ class EvalSpec:
             spec.limit = int(parts[2])
         return spec
 
-    def load(self):
+    def load(self, run_config: dict | None = None):
+        """The rows; with a run's config, the run's own custom task is re-created from its record."""
         from .tasks import load_task
+        from .tasks.custom import run_task
 
-        return load_task(self.task, self.split, data_dir=self.data_dir, source=self.source, limit=self.limit,
+        task = run_task(run_config, self.task) if run_config is not None else self.task
+        return load_task(task, self.split, data_dir=self.data_dir, source=self.source, limit=self.limit,
                          subset_seed=self.subset_seed)
 
 
@@ -288,8 +287,8 @@ def evaluate_run(
     processes the questions are split across them, every process returns the same records,
     and only the main process writes.
     """
-    rows = spec.load()
     cfg = run.config
+    rows = spec.load(cfg)
     scoring = cfg["model"]["scoring"]
     n_choices = max(len(r.choices) for r in rows)
     if scoring == "letter" and n_choices > run.model.n_slots:
@@ -300,21 +299,21 @@ def evaluate_run(
     features = encode_rows(rows, run.tokenizer, scoring, cfg["model"]["max_length"])
     collator = MultipleChoiceCollator(run.tokenizer.pad_token_id, n_slots)
     output_root = Path(output_root) if output_root is not None else run.path / "eval"
-    train_task = cfg["data"]["task"]
+    train_task = cfg.get("splits", {}).get("train", {}).get("task", cfg["data"]["task"])
     records = []
     for name in methods:
         method = build_method(name, run, n_samples, scale, seed)
         started = time.time()
         log_probs, summary = evaluate(run.model, features, collator, method, batch_size, ece_bins, progress)
         label = method_label(name, scale)
-        folder = output_root / spec.task / spec.split / label
+        folder = output_root / rows.task / spec.split / label
         record = {
             "run": str(run.path),
             "train_task": train_task,
             "train_seed": cfg["training"].get("seed"),
-            "task": spec.task,
+            "task": rows.task,
             "split": spec.split,
-            "ood": spec.task != train_task,
+            "ood": rows.task != train_task,
             "data": rows.to_dict(),
             "base_method": name,
             "eval_seconds": time.time() - started,

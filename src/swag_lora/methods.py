@@ -29,7 +29,14 @@ def _swag_diag(run, n_samples, scale, seed):
     return swag_samples(run.posterior, n_samples, scale=scale, diag_only=True, seed=seed, name="swag-diag")
 
 
-METHODS: dict[str, MethodBuilder] = {"map": _map, "swa": _swa, "swag": _swag, "swag-diag": _swag_diag}
+def _zero_shot(run, n_samples, scale, seed):
+    from .zero_shot import zero_shot
+
+    return zero_shot(run.model, run.tokenizer)
+
+
+METHODS: dict[str, MethodBuilder] = {"map": _map, "swa": _swa, "swag": _swag, "swag-diag": _swag_diag,
+                                     "zero-shot": _zero_shot}
 BASE_METHODS = tuple(METHODS)
 
 
@@ -42,4 +49,4 @@ def build_method(name: str, run, n_samples: int = 10, scale: float = 1.0, seed: 
 
 def method_label(name: str, scale: float) -> str:
     """Folder name of a method's results: the name, plus the scale when it is not 1."""
-    return name if name in ("map", "swa") or scale == 1.0 else f"{name}@{scale:g}"
+    return name if name in ("map", "swa", "zero-shot") or scale == 1.0 else f"{name}@{scale:g}"

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .selective import aurc
+
 DEFAULT_ECE_BINS = 15
 
 
@@ -167,6 +169,7 @@ def summarise(member_log_probs, labels, n_bins: int = DEFAULT_ECE_BINS) -> dict[
         "entropy": float(predictive_entropy(p_bar, n_c).mean()),
         "expected_entropy": float(expected_entropy(lp, n_c).mean()),
         "mutual_information": float(mutual_information(lp, n_c).mean()),
+        "aurc": aurc(p_bar.max(axis=1), p_bar.argmax(axis=1) == _labels(labels, lp.shape[0])),
     }
 
 

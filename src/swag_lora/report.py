@@ -16,7 +16,7 @@ import numpy as np
 from . import metrics as M
 from .io import read_json
 
-TABLE_METRICS = ("acc", "nll", "ece", "mce", "brier", "entropy", "mutual_information")
+TABLE_METRICS = ("acc", "nll", "ece", "mce", "brier", "entropy", "mutual_information", "aurc")
 
 
 def find_records(paths) -> list[dict]:
@@ -257,7 +257,10 @@ def write_report(paths, out_dir: str | os.PathLike, title: str = "swag-lora repo
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     records = find_records(paths)
+    from .selective_report import SECTION_TEXT, plot_risk_coverage, selective_table
+
     images = plot_reliability(records, out_dir) + plot_metric_bars(records, out_dir)
+    images += plot_risk_coverage(records, out_dir)
     ood = ood_records(records)
     if ood:
         images += plot_ood_roc(ood, out_dir)
@@ -270,6 +273,7 @@ def write_report(paths, out_dir: str | os.PathLike, title: str = "swag-lora repo
         lines += ["## Out-of-distribution detection", "",
                   "OOD is the positive class; the score is the normalised predictive entropy or the mutual information "
                   "(– for single-model methods, where it is identically 0).", "", ood_table(ood), ""]
+    lines += ["## Selective prediction", "", SECTION_TEXT, "", selective_table(records)]
     lines += ["## Plots", ""] + [f"![{p.stem}]({p.name})" for p in images] + [""]
     report = out_dir / "report.md"
     from .io import atomic_write

@@ -1,11 +1,13 @@
 """Task layer: multiple-choice datasets as :class:`Row` objects, and prompt formatting.
 
 ``load_task(name, split, data_dir=None, ...)`` reads a split of a registered task from a local
-folder in the task's release format or from the Hugging Face hub; ``list_tasks()`` names the
+folder in the task's release format or from the Hugging Face hub (or of a custom task: a task
+file or a :class:`CustomTask`, your own data with a column mapping); ``list_tasks()`` names the
 tasks; ``format_cloze`` / ``format_letter`` turn a row into a prompt for either scoring mode.
 """
 
 from .base import ClozePrompt, LetterPrompt, PromptParts, Row
+from .custom import ColumnMapping, CustomTask, TaskDefinitionError
 from .errors import DataFormatError, DataNotFoundError, UnknownTaskError
 from .loading import ENV_VAR, TaskSplit, load_task
 from .prompts import (
@@ -27,6 +29,8 @@ __all__ = [
     "ChatFormat",
     "ClozePrompt",
     "ClozeTemplate",
+    "ColumnMapping",
+    "CustomTask",
     "DataFormatError",
     "DataNotFoundError",
     "EncodedCloze",
@@ -35,6 +39,7 @@ __all__ = [
     "LetterTemplate",
     "PromptParts",
     "Row",
+    "TaskDefinitionError",
     "TaskSplit",
     "UnknownTaskError",
     "encode_cloze",

@@ -29,7 +29,8 @@ class TaskSplit(Sequence[Row]):
     ``"hub:<name>/<config>/<split>"``; ``rule`` says in words which file or hub split served
     the split and how (whole, carved, or less a carve); ``available`` is the split's size before
     a ``limit`` subset; ``skipped`` counts bad rows left out on request, and ``problems`` holds
-    the first messages about them.
+    the first messages about them. ``definition`` is a custom task's definition
+    (:meth:`~swag_lora.tasks.custom.CustomTask.to_dict`), ``None`` for a built-in task.
     """
 
     def __init__(
@@ -45,8 +46,10 @@ class TaskSplit(Sequence[Row]):
         subset_seed: int = 0,
         skipped: int = 0,
         problems: Sequence[str] = (),
+        definition: dict | None = None,
     ) -> None:
         self._rows = tuple(rows)
+        self.definition = definition
         self.task = task
         self.split = split
         self.source = source
@@ -85,8 +88,9 @@ class TaskSplit(Sequence[Row]):
         return max((len(row.choices) for row in self._rows), default=0)
 
     def to_dict(self) -> dict:
-        """Provenance for a run's config: task, split, source, rule, sizes; no rows."""
-        return {
+        """Provenance for a run's config: task, split, source, rule, sizes (and a custom task's
+        definition); no rows."""
+        out = {
             "task": self.task,
             "split": self.split,
             "source": self.source,
@@ -98,6 +102,9 @@ class TaskSplit(Sequence[Row]):
             "skipped": self.skipped,
             "max_choices": self.max_choices,
         }
+        if self.definition is not None:
+            out["definition"] = self.definition
+        return out
 
 
 @dataclass
@@ -124,7 +131,7 @@ class _Loaded:
 
 
 def load_task(
-    name: str,
+    name,
     split: str,
     data_dir: str | os.PathLike | None = None,
     *,
@@ -142,7 +149,20 @@ def load_task(
     drawn with ``subset_seed`` (independently of any training seed) and kept in file order.
     A malformed row raises :class:`DataFormatError`, unless ``skip_bad_rows`` is set: then it
     is left out and counted in ``skipped`` (and a warning says how many).
+
+    ``name`` may also be a custom task: a task file (``"my_task.yaml"``) or a
+    :class:`~swag_lora.tasks.custom.CustomTask` (``data_dir`` and ``source`` do not apply to it).
     """
+    from .custom import CUSTOM, CustomTask, TaskDefinitionError, is_task_file
+
+    if isinstance(name, CustomTask) or is_task_file(name):
+        task = name if isinstance(name, CustomTask) else CustomTask.from_file(name)
+        return task.load(split, limit=limit, subset_seed=subset_seed, skip_bad_rows=skip_bad_rows)
+    if isinstance(name, str) and name.strip().lower() == CUSTOM:
+        raise TaskDefinitionError(
+            "task 'custom' needs its definition: a task file (my_task.yaml) or a CustomTask with data files and a "
+            "column mapping"
+        )
     spec = get_task(name)
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; splits are {', '.join(SPLITS)}")

@@ -33,8 +33,11 @@ def _decode(data: bytes, path: str) -> str:
 
 def read_jsonl(path: str | Path) -> Iterator[Item]:
     """One JSON value per line; blank lines are not records."""
-    name = str(path)
-    data = Path(path).read_bytes()
+    yield from jsonl_records(Path(path).read_bytes(), str(path))
+
+
+def jsonl_records(data: bytes, name: str) -> Iterator[Item]:
+    """JSON lines from bytes (a file's or standard input's), located under ``name``."""
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     for number, raw in enumerate(data.split(b"\n"), start=1):
@@ -142,6 +145,45 @@ def read_csv(path: str | Path) -> Iterator[Item]:
         if not fields:
             continue
         yield Where(name, line=start), fields
+
+
+def read_csv_records(path: str | Path, delimiter: str = ",") -> Iterator[Item]:
+    """Rows of a CSV (or, with ``delimiter="\\t"``, TSV) file whose first row names the columns, as
+    dicts of strings, located by the line each row starts on.
+
+    The header must name every column once; a row with another number of fields is an error
+    that names its line. Quoted fields may span lines; blank lines are not rows.
+    """
+    name = str(path)
+    text = _decode(Path(path).read_bytes(), name)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    header: list[str] | None = None
+    last = 0
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as err:
+            raise DataFormatError(f"invalid CSV: {err}", path=name, line=last + 1) from None
+        start, last = last + 1, reader.line_num
+        if not fields:
+            continue
+        where = Where(name, line=start)
+        if header is None:
+            header = [f.strip() for f in fields]
+            for i, column in enumerate(header):
+                if not column:
+                    raise where.fail(f"<header>[{i}]", "empty column name in the header row")
+                if column in header[:i]:
+                    raise where.fail(f"<header>[{i}]", f"column name {column!r} appears twice in the header row")
+            continue
+        if len(fields) != len(header):
+            yield where, where.fail(
+                "<row>", f"expected {len(header)} fields ({', '.join(header)}), found {len(fields)}"
+            )
+            continue
+        yield where, dict(zip(header, fields))
 
 
 def reader_for(path: Path):
