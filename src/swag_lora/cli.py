@@ -177,7 +177,16 @@ COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "report": cmd_report, 
             "predict": cmd_predict}
 
 
+def _quiet_library_warnings() -> None:
+    """Silence deprecation chatter from libraries that users cannot act on."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*is deprecated", category=FutureWarning)
+    warnings.filterwarnings("ignore", message=".*pin_memory.*no accelerator is found", category=UserWarning)
+
+
 def main(argv: list[str] | None = None) -> int:
+    _quiet_library_warnings()
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
         print(f"usage: swag-lora {{{','.join(COMMANDS)}}} [options]   (swag-lora COMMAND --help for each)\n"
