@@ -14,9 +14,12 @@ from pathlib import Path
 
 from .config import SMOLLM2_ALIAS
 
-# Demo defaults: chosen on ARC-Easy validation NLL (docs/results.md), sized for 2 CPU cores.
+# Demo defaults, sized for 15 minutes on 2 CPU cores. Chosen on ARC-Easy validation
+# (200 questions, seed 0, 320 training questions, 2 + 2 epochs at 1e-3): MAP NLL 1.564,
+# SWA 1.713, SWAG scale 1 (S=6) 1.541, SWAG scale 10 1.681 (ECE 0.204 / 0.227 / 0.221 /
+# 0.165); so the SWAG scale is 1. See the closing notes of the core and CLI issues.
 DEMO_DEFAULTS = {
-    "train_limit": 320,
+    "train_limit": 240,
     "validation_limit": 100,
     "test_limit": 200,
     "map_epochs": 2,
@@ -27,7 +30,7 @@ DEMO_DEFAULTS = {
     "max_rank": 5,
     "batch_size": 8,
     "n_samples": 8,
-    "scales": [1.0, 10.0],
+    "scales": [1.0],
 }
 
 
