@@ -104,15 +104,18 @@ def make_context(runs: list[LoadedRun], fit_limit: int | None = None, **settings
                          **settings)
 
 
-def build_methods(ctx: MethodContext, names: list[str], temperature: bool = False) -> list[tuple[str, object]]:
-    """(name, predictive) for every requested method, each built once; with ``temperature``,
-    also each method (but ``temperature`` itself) with a fitted temperature on top."""
+def build_methods(ctx: MethodContext, names: list[str], temperature: bool = False) -> list[tuple[str, object, float]]:
+    """(name, predictive, seconds to build it) for every requested method, each built once;
+    with ``temperature``, also each method (but ``temperature`` itself) with a fitted
+    temperature on top. Building includes any fitting (validation passes, curvature)."""
     built = []
     for name in names:
+        started = time.time()
         method = build_method(name, ctx)
-        built.append((name, method))
+        built.append((name, method, time.time() - started))
         if temperature and name != "temperature":
-            built.append((name, temperature_scaled(method, ctx)))
+            started = time.time()
+            built.append((name, temperature_scaled(method, ctx), time.time() - started))
     return built
 
 
@@ -137,12 +140,13 @@ def evaluate_methods(
     records = []
     for data in datas:
         data.activate(ctx.run.model)
-        for name, method in built:
+        for name, method, build_seconds in built:
             started = time.time()
             log_probs, summary = evaluate(ctx.run.model, data.features, data.collator, method, ctx.batch_size,
                                           ece_bins, ctx.progress)
             label = predictive_label(name, method)
             record = _record(ctx, data, name, label, summary, time.time() - started, multi and METHODS[name].multi_run)
+            record["build_seconds"] = build_seconds
             T = summary["temperature"]
             if not data.ood:
                 reference.setdefault(label, (data, log_probs, T))
