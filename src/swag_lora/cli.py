@@ -102,8 +102,11 @@ def _evaluate_parser() -> argparse.ArgumentParser:
     p.add_argument("runs", nargs="+", help="run directories written by `swag-lora train`")
     p.add_argument("--methods", nargs="+", default=["map", "swa", "swag"], help=f"methods ({', '.join(METHODS)})")
     p.add_argument("--tasks", nargs="+", default=None,
-                   help="in-distribution data as TASK[:SPLIT[:LIMIT]] (default: the training task's test split)")
-    p.add_argument("--ood_tasks", nargs="*", default=[], help="out-of-distribution data, TASK[:SPLIT[:LIMIT]]")
+                   help="data as TASK[:SPLIT[:LIMIT]] (default: the training task's test split); OOD when the "
+                        "task is not the training task")
+    p.add_argument("--ood_tasks", nargs="*", default=[],
+                   help="out-of-distribution data, TASK[:SPLIT[:LIMIT]]: scored against the first in-distribution "
+                        "dataset (AUROC/AUPR in its metrics.json)")
     p.add_argument("--limit", type=int, default=None, help="default question limit per dataset (seeded subset)")
     p.add_argument("--n_samples", type=int, default=10, help="S: samples / passes per run for sampling methods")
     p.add_argument("--scale", type=float, default=1.0, help="SWAG covariance scale")
@@ -183,7 +186,7 @@ def cmd_evaluate(argv: list[str]) -> int:
     )
 
     def specs_for(run):
-        specs = [EvalSpec.parse(t, ood=False) for t in (args.tasks or [f"{run.config['data']['task']}:test"])]
+        specs = [EvalSpec.parse(t) for t in (args.tasks or [f"{run.config['data']['task']}:test"])]
         specs += [EvalSpec.parse(t, ood=True) for t in args.ood_tasks]
         for spec in specs:
             spec.limit = spec.limit if spec.limit is not None else args.limit

@@ -211,8 +211,12 @@ def load_run(run_dir: str | os.PathLike, device: str | torch.device | None = Non
 
 
 def _architecture(config: dict) -> dict:
+    """What must agree for two runs to share one model (letter mode: also the answer letters)."""
     lora = {k: v for k, v in config["lora"].items() if k != "init_adapter"}
-    return {"model": config["model"], "lora": lora, "n_slots": config["n_slots"]}
+    out = {"model": config["model"], "lora": lora}
+    if config["model"]["scoring"] == "letter":
+        out["n_slots"] = config["n_slots"]
+    return out
 
 
 def attach_run(run_dir: str | os.PathLike, host: LoadedRun) -> LoadedRun:
