@@ -341,3 +341,12 @@ def test_unknown_and_multi_run_contexts(tiny_runs):
         build_method("bogus", MethodContext(tiny_runs[:1]))
     with pytest.raises(ValueError, match="validation split"):
         build_method("temperature", MethodContext(tiny_runs[:1]))
+
+
+def test_evaluate_run_keeps_its_one_dataset_signature(tiny_runs, data_dir, tmp_path):
+    from swag_lora.experiment import EvalSpec, evaluate_run
+
+    spec = EvalSpec("arc-easy", "test", limit=4, data_dir=str(data_dir))
+    records = evaluate_run(tiny_runs[0], spec, ["map", "swag"], n_samples=2, output_root=tmp_path, progress=False)
+    assert [r["method"] for r in records] == ["map", "swag"] and records[1]["n_members"] == 2
+    assert (tmp_path / "arc-easy" / "test" / "swag" / "log_probs.npy").is_file()
