@@ -350,3 +350,19 @@ def test_evaluate_run_keeps_its_one_dataset_signature(tiny_runs, data_dir, tmp_p
     records = evaluate_run(tiny_runs[0], spec, ["map", "swag"], n_samples=2, output_root=tmp_path, progress=False)
     assert [r["method"] for r in records] == ["map", "swag"] and records[1]["n_members"] == 2
     assert (tmp_path / "arc-easy" / "test" / "swag" / "log_probs.npy").is_file()
+
+
+def test_temperature_on_top_of_any_method_scales_its_averaged_predictive(tiny_runs, test_data, tmp_path):
+    from swag_lora.evaluation import evaluate_methods
+
+    ctx = context(tiny_runs[:1], n_samples=2, antithetic=True)
+    plain, tempered = evaluate_methods(ctx, [test_data], ["swag"], tmp_path, temperature=True)
+    assert (plain["method"], tempered["method"]) == ("swag-anti", "swag-anti+ts")
+    folder = tmp_path / "arc-easy" / "test"
+    lp = np.load(folder / "swag-anti+ts" / "log_probs.npy")
+    np.testing.assert_array_equal(lp, np.load(folder / "swag-anti" / "log_probs.npy"))  # same members
+    T = tempered["temperature"]
+    assert T != 1.0 and tempered["temperature_fit"]["n_examples"] == 12
+    expected = M.negative_log_likelihood(M.temper(M.average_log_probs(lp), T), test_data.labels)
+    assert tempered["nll"] == pytest.approx(expected)
+    assert tempered["mutual_information"] == pytest.approx(plain["mutual_information"])  # the members' own
