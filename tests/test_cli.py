@@ -126,3 +126,58 @@ def test_user_errors_give_one_clear_line(args, message, tmp_path, trained_run):
     assert fill(message).lower() in proc.stderr.lower()
     assert "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+ALL_METHODS = ["map", "swa", "swag", "swag-diag", "swag-tuned", "temperature", "mc-dropout", "laplace", "ensemble",
+               "multiswag"]
+
+
+@pytest.fixture(scope="module")
+def second_run(trained_run):
+    run = trained_run.parent / "run-seed1"
+    swag_lora("train", trained_run.parent / "train.yaml", "--output_dir", run, "--swag_max_rank", 3, "--seed", 1)
+    return run
+
+
+def test_evaluate_every_method_in_one_command_then_report(trained_run, second_run, data_dir, tmp_path):
+    multi = tmp_path / "multi"
+    proc = swag_lora(
+        "evaluate", trained_run, second_run, "--methods", *ALL_METHODS, "--limit", 8,
+        "--ood_tasks", "arc-challenge:test:6", "--n_samples", 2, "--scale_grid", 1, 4, "--laplace_samples", 8,
+        "--sample_study", "--study_max_samples", 4, "--study_replicates", 2, "--output_dir", multi,
+        "--data_dir", data_dir,
+    )
+    for method in ALL_METHODS:
+        assert f"| {method} |" in proc.stdout, method
+    for task, n in (("arc-easy", 8), ("arc-challenge", 6)):
+        for method in ALL_METHODS:
+            roots = [multi] if method in ("ensemble", "multiswag") else [trained_run / "eval", second_run / "eval"]
+            for root in roots:
+                record = json.loads((root / task / "test" / method / "metrics.json").read_text())
+                assert record["n_examples"] == n and record["method"] == method
+                if task == "arc-challenge":  # OOD metrics against the same run and method's in-distribution data
+                    assert record["ood"] and record["ood_reference"]["task"] == "arc-easy"
+                    assert record["base_rate"] == pytest.approx(6 / 14) and 0 <= record["auroc_entropy"] <= 1
+                    single_member = record["n_members"] == 1
+                    assert (record["auroc_mi"] is None) == single_member, method
+    ensemble = json.loads((multi / "arc-easy" / "test" / "ensemble" / "metrics.json").read_text())
+    assert ensemble["n_members"] == 2 and ensemble["n_runs"] == 2
+    assert json.loads((multi / "arc-easy" / "test" / "multiswag" / "metrics.json").read_text())["n_members"] == 4
+    temperature = json.loads((trained_run / "eval" / "arc-easy" / "test" / "temperature" / "metrics.json").read_text())
+    assert temperature["temperature"] > 0 and temperature["temperature_fit"]["n_examples"] == 16
+    tuned = json.loads((trained_run / "eval" / "arc-easy" / "test" / "swag-tuned" / "metrics.json").read_text())
+    assert tuned["scale"] in (1.0, 4.0) and set(tuned["validation_nll_by_scale"]) == {"1", "4"}
+    study = json.loads((trained_run / "eval" / "arc-easy" / "test" / "sample-study" / "sample_study.json").read_text())
+    assert study["antithetic"]["s"] == [2, 4] and len(study["iid"]["nll"]) == 2
+    report_dir = tmp_path / "report"
+    swag_lora("report", trained_run, second_run, multi, "--output_dir", report_dir)
+    report = (report_dir / "report.md").read_text()
+    assert "## Sample-count study" in report and "| multiswag |" in report
+    assert "| arc-easy | arc-challenge | laplace |" in report
+    pngs = {p.name for p in report_dir.glob("*.png")}
+    assert "sample_study_run_arc-easy_test.png" in pngs and "ood_roc_arc-easy_vs_arc-challenge.png" in pngs
+
+
+def test_multi_run_methods_over_several_runs_need_an_output_dir(trained_run, second_run):
+    proc = swag_lora("evaluate", trained_run, second_run, "--methods", "ensemble", check=False)
+    assert proc.returncode == 2 and "--output_dir" in proc.stderr

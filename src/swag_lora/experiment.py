@@ -22,18 +22,14 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from . import distributed as D
 from . import metrics as M
 from .config import SMOLLM2_ALIAS, DataArguments, LoraArguments, ModelArguments, SwagArguments
 from .encoding import MultipleChoiceCollator, encode_rows
-from .io import read_json, write_json, write_npy
-from .methods import build_method, method_label
+from .io import read_json, write_json
 from .model import MultipleChoiceLM, apply_lora, load_causal_lm
 from .posterior import SwagPosterior
-from .predictive import evaluate
 from .provenance import check_compatible, provenance
 from .training import (
     POSTERIOR_FILE,
@@ -214,9 +210,7 @@ class LoadedRun:
         return self.path.name
 
 
-def load_run(run_dir: str | os.PathLike, device: str | torch.device | None = None) -> LoadedRun:
-    """Load a finished run: base model, MAP adapter, answer head and SWAG posterior."""
-    run_dir = Path(run_dir)
+def _read_run_config(run_dir: Path) -> dict:
     if not run_dir.is_dir():
         raise RunError(f"run directory not found: {run_dir}")
     missing = [p for p in (RUN_CONFIG, POSTERIOR_FILE, f"{MAP_DIR}/adapter_model.safetensors") if not (run_dir / p).exists()]
@@ -224,6 +218,13 @@ def load_run(run_dir: str | os.PathLike, device: str | torch.device | None = Non
         raise RunError(f"{run_dir} is not a finished swag-lora run: missing {', '.join(missing)}")
     config = read_json(run_dir / RUN_CONFIG)
     check_compatible(config.get("provenance"), f"run {run_dir}")
+    return config
+
+
+def load_run(run_dir: str | os.PathLike, device: str | torch.device | None = None) -> LoadedRun:
+    """Load a finished run: base model, MAP adapter, answer head and SWAG posterior."""
+    run_dir = Path(run_dir)
+    config = _read_run_config(run_dir)
     model_args = ModelArguments(**config["model"])
     lora_args = LoraArguments(**{**config["lora"], "init_adapter": str(run_dir / MAP_DIR)})
     model, tokenizer = build_model(model_args, lora_args, int(config["n_slots"]))
@@ -233,6 +234,32 @@ def load_run(run_dir: str | os.PathLike, device: str | torch.device | None = Non
     model.to(device)
     posterior = SwagPosterior.load(run_dir / POSTERIOR_FILE, model)
     return LoadedRun(run_dir, config, model, tokenizer, posterior, posterior.read())
+
+
+def _architecture(config: dict) -> dict:
+    """What must agree for two runs to share one model (letter mode: also the answer letters)."""
+    lora = {k: v for k, v in config["lora"].items() if k != "init_adapter"}
+    out = {"model": config["model"], "lora": lora}
+    if config["model"]["scoring"] == "letter":
+        out["n_slots"] = config["n_slots"]
+    return out
+
+
+def attach_run(run_dir: str | os.PathLike, host: LoadedRun) -> LoadedRun:
+    """Another run of the same base model and LoRA settings, sharing ``host``'s model: its
+    posterior and MAP vector are read onto the host's parameters (which keep the host's MAP
+    weights), so M runs cost one model in memory."""
+    run_dir = Path(run_dir)
+    config = _read_run_config(run_dir)
+    mine, theirs = _architecture(config), _architecture(host.config)
+    if mine != theirs:
+        differing = sorted(k for k in mine if mine[k] != theirs[k])
+        raise RunError(f"{run_dir} cannot share a model with {host.path}: their {', '.join(differing)} settings differ")
+    posterior = SwagPosterior.load(run_dir / POSTERIOR_FILE, host.model)
+    with host.posterior.written(host.map_vector):
+        load_adapter(host.model, str(run_dir / MAP_DIR))
+        map_vector = posterior.read()
+    return LoadedRun(run_dir, config, host.model, host.tokenizer, posterior, map_vector)
 
 
 @dataclass
@@ -245,6 +272,7 @@ class EvalSpec:
     data_dir: str | None = None
     source: str = "auto"
     subset_seed: int = 0
+    ood: bool | None = None  # None: out of distribution when the task is not the training task
 
     @classmethod
     def parse(cls, text: str, **defaults) -> EvalSpec:
@@ -271,7 +299,7 @@ class EvalSpec:
 
 def evaluate_run(
     run: LoadedRun,
-    spec: EvalSpec,
+    spec: EvalSpec | list[EvalSpec],
     methods: list[str],
     n_samples: int = 10,
     scale: float = 1.0,
@@ -280,52 +308,23 @@ def evaluate_run(
     batch_size: int = 16,
     output_root: str | os.PathLike | None = None,
     progress: bool = True,
+    **options,
 ) -> list[dict]:
-    """Evaluate ``methods`` of one run on one dataset; write and return one metrics record each.
+    """Evaluate ``methods`` of one run on one dataset or several; write and return one
+    metrics record per method and dataset.
 
-    Results go to ``output_root/TASK/SPLIT/METHOD/`` (default ``RUN/eval``). Under several
-    processes the questions are split across them, every process returns the same records,
-    and only the main process writes.
+    Each method is built once (fitted ones on the run's validation split) and evaluated on
+    every dataset with the same members. Results go to ``output_root/TASK/SPLIT/METHOD/``
+    (default ``RUN/eval``). ``options`` are further :class:`~swag_lora.methods.MethodContext`
+    fields (``antithetic``, ``dropout``, ``scale_grid``, ``laplace``) and ``temperature``
+    (also write every method with a fitted temperature on top).
     """
-    cfg = run.config
-    rows = spec.load(cfg)
-    scoring = cfg["model"]["scoring"]
-    n_choices = max(len(r.choices) for r in rows)
-    if scoring == "letter" and n_choices > run.model.n_slots:
-        raise RunError(f"{spec.task} has questions with {n_choices} choices; this letter-mode run has "
-                       f"{run.model.n_slots} answer letters")
-    n_slots = max(n_choices, run.model.n_slots) if scoring == "cloze" else run.model.n_slots
-    run.model.n_slots = n_slots
-    features = encode_rows(rows, run.tokenizer, scoring, cfg["model"]["max_length"])
-    collator = MultipleChoiceCollator(run.tokenizer.pad_token_id, n_slots)
+    from .evaluation import evaluate_methods, make_context, prepare_data
+
+    specs = spec if isinstance(spec, list) else [spec]
+    temperature = options.pop("temperature", False)
+    ctx = make_context([run], n_samples=n_samples, scale=scale, seed=seed, batch_size=batch_size,
+                       progress=progress, **options)
+    datas = [prepare_data(run, s) for s in specs]
     output_root = Path(output_root) if output_root is not None else run.path / "eval"
-    train_task = cfg.get("splits", {}).get("train", {}).get("task", cfg["data"]["task"])
-    records = []
-    for name in methods:
-        method = build_method(name, run, n_samples, scale, seed)
-        started = time.time()
-        log_probs, summary = evaluate(run.model, features, collator, method, batch_size, ece_bins, progress)
-        label = method_label(name, scale)
-        folder = output_root / rows.task / spec.split / label
-        record = {
-            "run": str(run.path),
-            "train_task": train_task,
-            "train_seed": cfg["training"].get("seed"),
-            "task": rows.task,
-            "split": spec.split,
-            "ood": rows.task != train_task,
-            "data": rows.to_dict(),
-            "base_method": name,
-            "eval_seconds": time.time() - started,
-            "provenance": provenance(),
-            **summary,
-            "method": label,
-        }
-        if D.is_main_process():
-            write_npy(folder / "log_probs.npy", log_probs)
-            write_npy(folder / "labels.npy", np.array([r.label for r in rows], dtype=np.int64))
-            write_json(folder / "ids.json", [r.id for r in rows])
-            write_json(folder / "metrics.json", record)
-        records.append(record)
-    D.barrier()
-    return records
+    return evaluate_methods(ctx, datas, methods, output_root, ece_bins=ece_bins, temperature=temperature)

@@ -7,6 +7,9 @@ Conventions, used by every function here:
   fewer choices than C have ``-inf`` in the absent slots.
 * The Bayesian model average is ``log p̄ = log (1/S) Σ_s p_s``, computed in float64 with a
   log-sum-exp (:func:`average_log_probs`); every metric of one evaluation uses that one p̄.
+* A temperature T recalibrates the averaged predictive: softmax(log p̄ / T)
+  (:func:`temper`). It changes every metric of p̄ (accuracy only through ties); the members'
+  own disagreement (expected entropy, mutual information) is reported untempered.
 * ECE/MCE use ``n_bins`` equal-width confidence bins (default 15) that are closed on the
   right: bin b holds confidences in ((b−1)/B, b/B], and the first bin also holds 0, so a
   confidence of exactly 1 is in the last bin.
@@ -45,6 +48,25 @@ def average_log_probs(member_log_probs) -> np.ndarray:
     top = np.where(np.isfinite(top), top, 0.0)
     with np.errstate(divide="ignore"):
         return (np.log(np.exp(lp - top).mean(axis=1)) + top[:, 0, :])
+
+
+def temper(log_probs, temperature: float = 1.0) -> np.ndarray:
+    """log softmax(log_probs / T) over the last axis in float64; −inf (absent choices) stays −inf."""
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    lp = _as_f64(log_probs)
+    if temperature == 1.0:
+        return lp
+    z = lp / temperature
+    top = np.max(z, axis=-1, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0.0)
+    with np.errstate(divide="ignore"):
+        return z - top - np.log(np.exp(z - top).sum(axis=-1, keepdims=True))
+
+
+def predictive_log_probs(member_log_probs, temperature: float = 1.0) -> np.ndarray:
+    """log p̄ [N, C] of a method: the log-mean-exp over members, then its temperature."""
+    return temper(average_log_probs(member_log_probs), temperature)
 
 
 def accuracy(probs, labels) -> float:
@@ -151,16 +173,18 @@ def mutual_information(member_log_probs, n_choices=None) -> np.ndarray:
     return np.maximum(mi, 0.0)
 
 
-def summarise(member_log_probs, labels, n_bins: int = DEFAULT_ECE_BINS) -> dict[str, float]:
-    """Every scalar metric of one evaluation, from one averaged predictive p̄."""
+def summarise(member_log_probs, labels, n_bins: int = DEFAULT_ECE_BINS, temperature: float = 1.0) -> dict[str, float]:
+    """Every scalar metric of one evaluation, from one averaged predictive p̄ (tempered by
+    ``temperature``; expected entropy and mutual information are the members' own)."""
     lp = _as_f64(member_log_probs)
-    log_p_bar = average_log_probs(lp)
+    log_p_bar = predictive_log_probs(lp, temperature)
     p_bar = np.exp(log_p_bar)
     n_c = num_choices(lp)
     return {
         "n_examples": int(lp.shape[0]),
         "n_members": int(lp.shape[1]),
         "ece_bins": int(n_bins),
+        "temperature": float(temperature),
         "acc": accuracy(p_bar, labels),
         "nll": negative_log_likelihood(log_p_bar, labels),
         "ece": expected_calibration_error(p_bar, labels, n_bins),
@@ -210,3 +234,27 @@ def average_precision(scores_in, scores_out) -> float:
     precision = tp / predicted
     recall = tp / max(len(s_out), 1)
     return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def uncertainty_scores(member_log_probs, temperature: float = 1.0) -> dict[str, np.ndarray | None]:
+    """Per-example OOD scores: ``entropy``, the predictive entropy of p̄ normalised by log C_i,
+    and ``mi``, the mutual information (None for a single member, where it is identically 0)."""
+    lp = _as_f64(member_log_probs)
+    n_c = num_choices(lp)
+    entropy = predictive_entropy(np.exp(predictive_log_probs(lp, temperature)), n_c)
+    mi = mutual_information(lp, n_c) if lp.shape[1] > 1 else None
+    return {"entropy": entropy, "mi": mi}
+
+
+def ood_detection(lp_in, lp_out, temperature_in: float = 1.0, temperature_out: float = 1.0) -> dict:
+    """AUROC and AUPR (average precision) of telling OOD from in-distribution examples, OOD as
+    the positive class, scored by normalised predictive entropy and by mutual information
+    (``None`` for single-member methods), with the base rate n_out / (n_in + n_out)."""
+    s_in, s_out = uncertainty_scores(lp_in, temperature_in), uncertainty_scores(lp_out, temperature_out)
+    out = {"n_in": int(len(s_in["entropy"])), "n_out": int(len(s_out["entropy"]))}
+    out["base_rate"] = out["n_out"] / max(out["n_in"] + out["n_out"], 1)
+    for key in ("entropy", "mi"):
+        pair = None if s_in[key] is None or s_out[key] is None else (s_in[key], s_out[key])
+        out[f"auroc_{key}"] = auroc(*pair) if pair else None
+        out[f"aupr_{key}"] = average_precision(*pair) if pair else None
+    return out

@@ -244,6 +244,23 @@ class SwagPosterior:
             raise RuntimeError("the posterior has no collected iterates yet: call collect() during training first")
 
     @torch.no_grad()
+    def sample_deviation(self, diag_only: bool = False, generator: torch.Generator | None = None) -> torch.Tensor:
+        """One unit-scale deviation δ = σ⊙z₁ + Dᵀz₂/√(k−1) from the mean, as a new tensor of shape [P].
+
+        θ̄ + √scale·δ is a draw at any ``scale`` (one δ serves a whole grid of scales) and
+        θ̄ ± √scale·δ is an antithetic pair. Consumes ``generator`` exactly as :meth:`sample`.
+        """
+        self._check_collected()
+        z1 = torch.randn(self.num_parameters, generator=generator, dtype=self.dtype, device=self.device)
+        delta = self._m2.div(self.n_collected).clamp_(min=VARIANCE_FLOOR).sqrt_().mul_(z1)
+        k = self.rank
+        if not diag_only and k >= 2:
+            z2 = torch.randn(k, generator=generator, dtype=self.dtype, device=self.device)
+            # Row order does not matter for the distribution; use the raw buffer rows.
+            delta.addmv_(self._dev[:k].T, z2, alpha=1.0 / (k - 1) ** 0.5)
+        return delta
+
+    @torch.no_grad()
     def sample(
         self,
         scale: float = 1.0,
@@ -259,14 +276,7 @@ class SwagPosterior:
         self._check_collected()
         if scale < 0:
             raise ValueError(f"scale must be >= 0, got {scale}")
-        z1 = torch.randn(self.num_parameters, generator=generator, dtype=self.dtype, device=self.device)
-        delta = self._m2.div(self.n_collected).clamp_(min=VARIANCE_FLOOR).sqrt_().mul_(z1)
-        k = self.rank
-        if not diag_only and k >= 2:
-            z2 = torch.randn(k, generator=generator, dtype=self.dtype, device=self.device)
-            # Row order does not matter for the distribution; use the raw buffer rows.
-            delta.addmv_(self._dev[:k].T, z2, alpha=1.0 / (k - 1) ** 0.5)
-        return delta.mul_(scale**0.5).add_(self._mean)
+        return self.sample_deviation(diag_only, generator).mul_(scale**0.5).add_(self._mean)
 
     def write(self, vector: torch.Tensor) -> None:
         """Copy a flat vector into the tracked parameters (their dtype and device kept)."""

@@ -10,7 +10,9 @@ per-example predictive samples directly (e.g. a linearised Laplace predictive) i
 ``log_probs`` themselves.
 
 Members are drawn once per method from a seeded generator, so the same seed gives the same
-weights for every dataset evaluated (in-distribution and OOD alike).
+weights for every dataset evaluated (in-distribution and OOD alike). A method may also carry a
+``temperature`` T (default 1): its metrics then come from softmax(log p̄ / T), the averaged
+predictive recalibrated (:mod:`swag_lora.calibration`).
 """
 
 from __future__ import annotations
@@ -42,6 +44,11 @@ class Predictive(Protocol):
         ...
 
 
+def temperature_of(method) -> float:
+    """The temperature a method applies to its averaged log p̄ (1 when it has none)."""
+    return float(getattr(method, "temperature", 1.0))
+
+
 @dataclass
 class Method:
     """A named list of members; ``members[s]()`` enters member s."""
@@ -62,6 +69,33 @@ def fixed_weights(name: str, posterior: SwagPosterior, vector: torch.Tensor, **s
     return Method(name, [lambda: posterior.written(vector)], {"n_samples": 1, **settings})
 
 
+def swag_deviations(
+    posterior: SwagPosterior,
+    n_samples: int,
+    diag_only: bool = False,
+    seed: int = 0,
+    antithetic: bool = False,
+) -> list[torch.Tensor]:
+    """S unit-scale deviations δ from the SWAG mean, drawn from one generator seeded by ``seed``.
+
+    The first S' of a seed's draws are the same for every S ≥ S' (nested samples). With
+    ``antithetic``, S must be even and the list is δ₁, −δ₁, δ₂, −δ₂, …: every even-length
+    prefix is made of whole pairs, whose average is exactly the mean.
+    """
+    if n_samples < 1:
+        raise ValueError(f"n_samples must be >= 1, got {n_samples}")
+    if antithetic and n_samples % 2:
+        raise ValueError(f"antithetic sampling draws pairs: n_samples must be even, got {n_samples}")
+    generator = torch.Generator(device=posterior.device).manual_seed(seed)
+    if not antithetic:
+        return [posterior.sample_deviation(diag_only, generator) for _ in range(n_samples)]
+    out = []
+    for _ in range(n_samples // 2):
+        delta = posterior.sample_deviation(diag_only, generator)
+        out += [delta, -delta]
+    return out
+
+
 def swag_samples(
     posterior: SwagPosterior,
     n_samples: int,
@@ -69,15 +103,40 @@ def swag_samples(
     diag_only: bool = False,
     seed: int = 0,
     name: str | None = None,
+    antithetic: bool = False,
+    deviations: Sequence[torch.Tensor] | None = None,
 ) -> Method:
-    """S SWAG draws, fixed by ``seed`` (drawn up front so every dataset sees the same weights)."""
-    if n_samples < 1:
-        raise ValueError(f"n_samples must be >= 1, got {n_samples}")
-    generator = torch.Generator(device=posterior.device).manual_seed(seed)
-    draws = [posterior.sample(scale=scale, diag_only=diag_only, generator=generator) for _ in range(n_samples)]
+    """S SWAG draws θ̄ + √scale·δ_s, fixed by ``seed`` (drawn up front so every dataset sees the
+    same weights). ``deviations`` (from :func:`swag_deviations`) reuses given δ_s, e.g. the same
+    draws for every scale of a grid; otherwise they are drawn here."""
+    if scale < 0:
+        raise ValueError(f"scale must be >= 0, got {scale}")
+    if deviations is None:
+        deviations = swag_deviations(posterior, n_samples, diag_only, seed, antithetic)
+    elif len(deviations) != n_samples:
+        raise ValueError(f"{len(deviations)} deviations given for n_samples={n_samples}")
+    mean = posterior.mean()
+    draws = [mean + scale**0.5 * d for d in deviations]
     members = [(lambda v=v: posterior.written(v)) for v in draws]
     name = name or ("swag-diag" if diag_only else "swag")
-    return Method(name, members, {"n_samples": n_samples, "scale": scale, "seed": seed, "diag_only": diag_only})
+    settings = {"n_samples": n_samples, "scale": scale, "seed": seed, "diag_only": diag_only, "antithetic": antithetic}
+    return Method(name, members, settings)
+
+
+@dataclass
+class Concatenation:
+    """Several predictives as one: their [N, S_i, C] outputs joined along the member axis
+    (an ensemble of runs, MultiSWAG). Parts may have different numbers of members."""
+
+    name: str
+    parts: list
+    settings: dict
+
+    def log_probs(self, model, features, collator, batch_size: int = 16, progress: bool = False) -> np.ndarray:
+        outputs = [part.log_probs(model, features, collator, batch_size, progress) for part in self.parts]
+        width = max(o.shape[2] for o in outputs)
+        outputs = [np.pad(o, ((0, 0), (0, 0), (0, width - o.shape[2])), constant_values=-np.inf) for o in outputs]
+        return np.concatenate(outputs, axis=1)
 
 
 @contextmanager
@@ -162,9 +221,9 @@ def evaluate(
     progress: bool = False,
 ) -> tuple[np.ndarray, dict]:
     """Run ``method`` on ``features``: returns the [N, S, C] log-probabilities and the metrics
-    of their averaged predictive (plus the method's settings)."""
+    of their averaged predictive, tempered by the method's temperature (plus its settings)."""
     log_probs = method.log_probs(model, features, collator, batch_size, progress)
     labels = np.array([f["label"] for f in features])
-    summary = M.summarise(log_probs, labels, ece_bins)
+    summary = M.summarise(log_probs, labels, ece_bins, temperature=temperature_of(method))
     summary.update(method=method.name, **method.settings)
     return log_probs, summary

@@ -2,7 +2,9 @@
 
 Input: any mix of run directories, evaluation folders or ``metrics.json`` files. Each
 ``metrics.json`` sits beside its ``log_probs.npy`` and ``labels.npy``. Records of the same
-(task, split, method) from several runs (seeds) are summarised as mean ± std.
+(task, split, method) from several runs (seeds) are summarised as mean ± std. A method's
+temperature (``metrics.json``) is applied to its averaged predictive in every plot.
+Sample-count studies (``sample_study.json``) found under the same paths are plotted too.
 """
 
 from __future__ import annotations
@@ -66,19 +68,43 @@ def summary_table(records) -> str:
         lines.append("")
         lines.append(f"{'/'.join(map(str, n))} questions; ECE over {'/'.join(map(str, bins))} equal-width bins.")
         lines.append("")
-        lines.append("| method | runs | S | " + " | ".join(TABLE_METRICS) + " |")
-        lines.append("|---|---|---|" + "---|" * len(TABLE_METRICS))
+        lines.append("| method | runs | S | setting | " + " | ".join(TABLE_METRICS) + " |")
+        lines.append("|---|---|---|---|" + "---|" * len(TABLE_METRICS))
         for method, recs in sorted(entries, key=lambda e: _method_order(e[0])):
             cells = [_fmt([r.get(m) for r in recs]) for m in TABLE_METRICS]
-            lines.append(f"| {method} | {len(recs)} | {recs[0].get('n_members', '')} | " + " | ".join(cells) + " |")
+            lines.append(f"| {method} | {len(recs)} | {recs[0].get('n_members', '')} | {_setting(recs)} | "
+                         + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
+
+
+def _setting(recs) -> str:
+    """What a method chose or was given, beyond S: temperature, scale, prior precision, dropout, runs."""
+    r = recs[0]
+    parts = []
+    n_runs = r.get("n_runs")
+    if n_runs:
+        parts.append(f"M={n_runs}")
+    if r.get("base_method") in ("swag", "swag-diag", "swag-tuned", "multiswag"):
+        scales = sorted({x.get("scale") for x in recs if x.get("scale") is not None})
+        parts.append("scale=" + "/".join(f"{v:g}" for v in scales))
+        if r.get("antithetic"):
+            parts.append("antithetic")
+    if r.get("base_method") == "mc-dropout":
+        parts.append(f"p={r.get('dropout', 0):g}")
+    if r.get("base_method") == "laplace" and r.get("prior_precision") is not None:
+        precs = sorted({x.get("prior_precision") for x in recs})
+        parts.append("prior=" + "/".join(f"{v:.3g}" for v in precs) + f" ({r.get('prior_method')})")
+    temps = sorted({x.get("temperature", 1.0) for x in recs})
+    if temps != [1.0]:
+        parts.append("T=" + "/".join(f"{t:.3g}" for t in temps))
+    return ", ".join(parts) or "–"
 
 
 def _method_order(name: str):
     order = ["zero-shot", "map", "temperature", "mc-dropout", "swa", "swag-diag", "swag", "swag-tuned", "laplace",
              "ensemble", "multiswag"]
-    base = name.split("@")[0]
+    base = name.split("@")[0].split("+")[0].removesuffix("-anti")
     return (order.index(base) if base in order else len(order), name)
 
 
@@ -91,7 +117,7 @@ def _pooled_predictive(recs):
     probs, labels = [], []
     for r in recs:
         lp, y = _load_arrays(r)
-        probs.append(np.exp(M.average_log_probs(lp)))
+        probs.append(np.exp(M.predictive_log_probs(lp, r.get("temperature", 1.0))))
         labels.append(y)
     width = max(p.shape[1] for p in probs)
     probs = [np.pad(p, ((0, 0), (0, width - p.shape[1]))) for p in probs]
@@ -172,40 +198,30 @@ def plot_metric_bars(records, out_dir: Path) -> list[Path]:
 
 def ood_records(records) -> list[dict]:
     """For each OOD record with an in-distribution record of the same run and method: AUROC/AUPR
-    from normalised predictive entropy and from mutual information (None for single members)."""
-    in_dist = {(r["run"], r["method"]): r for r in records if not r.get("ood")}
+    from normalised predictive entropy and from mutual information (None for single members),
+    and the per-example scores for ROC curves. The in-distribution record is the one named by
+    the OOD record's ``ood_reference`` when present, else the first of the same run and method."""
+    in_dist = defaultdict(list)
+    for r in records:
+        if not r.get("ood"):
+            in_dist[(r["run"], r["method"])].append(r)
     out = []
     for r in records:
-        if not r.get("ood") or (r["run"], r["method"]) not in in_dist:
+        candidates = in_dist.get((r["run"], r["method"])) if r.get("ood") else None
+        if not candidates:
             continue
-        ref = in_dist[(r["run"], r["method"])]
+        wanted = r.get("ood_reference") or {}
+        matching = [c for c in candidates if c["task"] == wanted.get("task") and c["split"] == wanted.get("split")]
+        ref = (matching or candidates)[0]
         lp_in, _ = _load_arrays(ref)
         lp_out, _ = _load_arrays(r)
-        scores = {}
-        for key, fn in (("entropy", _entropy_scores), ("mi", _mi_scores)):
-            if key == "mi" and lp_in.shape[1] == 1:
-                scores[key] = None
-                continue
-            s_in, s_out = fn(lp_in), fn(lp_out)
-            scores[key] = (s_in, s_out)
-        out.append({
-            "run": r["run"], "method": r["method"], "in_task": ref["task"], "ood_task": r["task"],
-            "base_rate": len(lp_out) / (len(lp_in) + len(lp_out)),
-            "auroc_entropy": M.auroc(*scores["entropy"]),
-            "aupr_entropy": M.average_precision(*scores["entropy"]),
-            "auroc_mi": M.auroc(*scores["mi"]) if scores["mi"] else None,
-            "aupr_mi": M.average_precision(*scores["mi"]) if scores["mi"] else None,
-            "_scores": scores,
-        })
+        t_in, t_out = ref.get("temperature", 1.0), r.get("temperature", 1.0)
+        entry = M.ood_detection(lp_in, lp_out, t_in, t_out)
+        s_in, s_out = M.uncertainty_scores(lp_in, t_in), M.uncertainty_scores(lp_out, t_out)
+        entry.update(run=r["run"], method=r["method"], in_task=ref["task"], ood_task=r["task"],
+                     _scores={k: (s_in[k], s_out[k]) if s_in[k] is not None else None for k in ("entropy", "mi")})
+        out.append(entry)
     return out
-
-
-def _entropy_scores(lp):
-    return M.predictive_entropy(np.exp(M.average_log_probs(lp)), M.num_choices(lp))
-
-
-def _mi_scores(lp):
-    return M.mutual_information(lp, M.num_choices(lp))
 
 
 def ood_table(entries) -> str:
@@ -235,7 +251,7 @@ def plot_ood_roc(entries, out_dir: Path) -> list[Path]:
     for e in entries:
         pairs[(e["in_task"], e["ood_task"])].setdefault(e["method"], e)
     for (t_in, t_out), by_method in sorted(pairs.items()):
-        fig, ax = plt.subplots(figsize=(4.2, 4))
+        fig, ax = plt.subplots(figsize=(4.6, 4.4))
         for method, e in sorted(by_method.items(), key=lambda kv: _method_order(kv[0])):
             fpr, tpr = M.roc_curve(*e["_scores"]["entropy"])
             ax.plot(fpr, tpr, label=f"{method} ({e['auroc_entropy']:.2f})")
@@ -246,6 +262,66 @@ def plot_ood_roc(entries, out_dir: Path) -> list[Path]:
         ax.legend(fontsize=7)
         fig.tight_layout()
         path = out_dir / f"ood_roc_{t_in}_vs_{t_out}.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+def find_studies(paths) -> list[dict]:
+    """Every sample-count study (``sample_study.json``) under the given paths."""
+    from .sample_study import STUDY_FILE
+
+    studies = []
+    for path in map(Path, paths):
+        files = [path] if path.is_file() and path.name == STUDY_FILE else sorted(path.rglob(STUDY_FILE)) if path.is_dir() else []
+        studies += [read_json(f) for f in files]
+    return studies
+
+
+def sample_study_table(studies, at=(2, 4, 10, 20, 30)) -> str:
+    """NLL and ECE (mean ± std over replicates) at a few sample counts, i.i.d. against antithetic."""
+    from .sample_study import summarise_curves
+
+    lines = ["| run | data | draws | metric | " + " | ".join(f"S={s}" for s in at) + " |",
+             "|---|---|---|---|" + "---|" * len(at)]
+    for st in studies:
+        for kind in ("iid", "antithetic"):
+            for key in ("nll", "ece"):
+                s_values, mean, std = summarise_curves(st[kind], key)
+                cells = []
+                for s in at:
+                    hit = np.nonzero(s_values == s)[0]
+                    cells.append(f"{mean[hit[0]]:.3f} ± {std[hit[0]]:.3f}" if len(hit) else "–")
+                lines.append(f"| {Path(st['run']).name} | {st['task']}/{st['split']} | {kind} | {key.upper()} | "
+                             + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot_sample_studies(studies, out_dir: Path) -> list[Path]:
+    """NLL and ECE against S per study: mean over replicates with a ±1 std band, i.i.d. and antithetic."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .sample_study import summarise_curves
+
+    written = []
+    for st in studies:
+        fig, axes = plt.subplots(1, 2, figsize=(8.4, 3.4))
+        for ax, key in zip(axes, ("nll", "ece")):
+            for kind, color in (("iid", "tab:blue"), ("antithetic", "tab:orange")):
+                s_values, mean, std = summarise_curves(st[kind], key)
+                ax.plot(s_values, mean, marker=".", color=color, label=kind)
+                ax.fill_between(s_values, mean - std, mean + std, color=color, alpha=0.2)
+            ax.set_xlabel("samples S (nested)")
+            ax.set_title(key.upper())
+            ax.legend(fontsize=8)
+        fig.suptitle(f"{Path(st['run']).name}: {st['task']}/{st['split']}, scale {st['scale']:g}, "
+                     f"{st['replicates']} replicates", fontsize=9)
+        fig.tight_layout()
+        path = out_dir / f"sample_study_{Path(st['run']).name}_{st['task']}_{st['split']}.png"
         fig.savefig(path, dpi=110)
         plt.close(fig)
         written.append(path)
@@ -264,6 +340,9 @@ def write_report(paths, out_dir: str | os.PathLike, title: str = "swag-lora repo
     ood = ood_records(records)
     if ood:
         images += plot_ood_roc(ood, out_dir)
+    studies = find_studies(paths)
+    if studies:
+        images += plot_sample_studies(studies, out_dir)
     runs = sorted({r["run"] for r in records})
     lines = [f"# {title}", "", f"{len(records)} evaluations from {len(runs)} run(s): " + ", ".join(f"`{r}`" for r in runs),
              "", "Metrics come from the Bayesian model average p̄ (log-mean-exp over the method's members);",
@@ -272,7 +351,14 @@ def write_report(paths, out_dir: str | os.PathLike, title: str = "swag-lora repo
     if ood:
         lines += ["## Out-of-distribution detection", "",
                   "OOD is the positive class; the score is the normalised predictive entropy or the mutual information "
-                  "(– for single-model methods, where it is identically 0).", "", ood_table(ood), ""]
+                  "(– for single-model methods, where it is identically 0). The base rate n_out / (n_in + n_out) "
+                  "is AUPR's chance level; accuracy, NLL and ECE under shift are in the OOD datasets' tables above.",
+                  "", ood_table(ood), ""]
+    if studies:
+        lines += ["## Sample-count study", "",
+                  "NLL and ECE of SWAG's model average against the number of samples S (nested: the first S of one "
+                  "draw), i.i.d. against antithetic pairs θ̄ ± δ; mean ± std over independent replicates.", "",
+                  sample_study_table(studies), ""]
     lines += ["## Selective prediction", "", SECTION_TEXT, "", selective_table(records)]
     lines += ["## Plots", ""] + [f"![{p.stem}]({p.name})" for p in images] + [""]
     report = out_dir / "report.md"
