@@ -303,7 +303,7 @@ def bench_training(
     # attribute shadows the method; removed below).
     bare = Series()
     bare_collect = posterior.collect
-    posterior.collect = lambda: bare.add(timed(bare_collect), 1e3)
+    posterior.collect = lambda **kw: bare.add(timed(lambda: bare_collect(**kw)), 1e3)
     collect, path = swag_collector(posterior)
     in_loop = Series()
     bare.clear()
