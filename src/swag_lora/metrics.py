@@ -197,9 +197,9 @@ def summarise(member_log_probs, labels, n_bins: int = DEFAULT_ECE_BINS, temperat
     }
 
 
-def roc_curve(scores_in, scores_out) -> tuple[np.ndarray, np.ndarray]:
-    """False- and true-positive rates over all thresholds, OOD as the positive class and a
-    higher score meaning "more likely OOD". Starts at (0, 0), ends at (1, 1); ties step together."""
+def _counts_at_thresholds(scores_in, scores_out) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """True and false positives (OOD positive) at every distinct score threshold, highest
+    first; tied scores are admitted together. Also returns n_out and n_in."""
     s_in, s_out = _as_f64(scores_in).ravel(), _as_f64(scores_out).ravel()
     scores = np.concatenate([s_out, s_in])
     positive = np.concatenate([np.ones(len(s_out)), np.zeros(len(s_in))])
@@ -208,9 +208,14 @@ def roc_curve(scores_in, scores_out) -> tuple[np.ndarray, np.ndarray]:
     last_of_tie = np.r_[np.nonzero(np.diff(scores))[0], len(scores) - 1]
     tp = np.cumsum(positive)[last_of_tie]
     fp = np.cumsum(1 - positive)[last_of_tie]
-    tpr = np.r_[0.0, tp / max(len(s_out), 1)]
-    fpr = np.r_[0.0, fp / max(len(s_in), 1)]
-    return fpr, tpr
+    return tp, fp, len(s_out), len(s_in)
+
+
+def roc_curve(scores_in, scores_out) -> tuple[np.ndarray, np.ndarray]:
+    """False- and true-positive rates over all thresholds, OOD as the positive class and a
+    higher score meaning "more likely OOD". Starts at (0, 0), ends at (1, 1); ties step together."""
+    tp, fp, n_out, n_in = _counts_at_thresholds(scores_in, scores_out)
+    return np.r_[0.0, fp / max(n_in, 1)], np.r_[0.0, tp / max(n_out, 1)]
 
 
 def auroc(scores_in, scores_out) -> float:
@@ -223,16 +228,9 @@ def average_precision(scores_in, scores_out) -> float:
     """Average precision (area under precision-recall as a step sum), OOD positive.
 
     Its chance level is the base rate ``n_out / (n_in + n_out)``."""
-    s_in, s_out = _as_f64(scores_in).ravel(), _as_f64(scores_out).ravel()
-    scores = np.concatenate([s_out, s_in])
-    positive = np.concatenate([np.ones(len(s_out)), np.zeros(len(s_in))])
-    order = np.argsort(-scores, kind="mergesort")
-    scores, positive = scores[order], positive[order]
-    last_of_tie = np.r_[np.nonzero(np.diff(scores))[0], len(scores) - 1]
-    tp = np.cumsum(positive)[last_of_tie]
-    predicted = (last_of_tie + 1).astype(np.float64)
-    precision = tp / predicted
-    recall = tp / max(len(s_out), 1)
+    tp, fp, n_out, _ = _counts_at_thresholds(scores_in, scores_out)
+    precision = tp / (tp + fp)
+    recall = tp / max(n_out, 1)
     return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
 
 
