@@ -44,6 +44,14 @@ def _group(records):
     return groups
 
 
+def by_dataset(records) -> list[tuple[tuple[str, str], list[tuple[str, list[dict]]]]]:
+    """Records grouped per (task, split), sorted; within each, (method, records) in report order."""
+    by_data = defaultdict(list)
+    for (task, split, method), recs in _group(records).items():
+        by_data[(task, split)].append((method, recs))
+    return [(key, sorted(entries, key=lambda e: _method_order(e[0]))) for key, entries in sorted(by_data.items())]
+
+
 def _fmt(values) -> str:
     values = [v for v in values if v is not None and np.isfinite(v)]
     if not values:
@@ -55,12 +63,8 @@ def _fmt(values) -> str:
 
 def summary_table(records) -> str:
     """One markdown table per (task, split): a row per method, mean ± std over runs."""
-    groups = _group(records)
-    by_data = defaultdict(list)
-    for (task, split, method), recs in groups.items():
-        by_data[(task, split)].append((method, recs))
     lines = []
-    for (task, split), entries in sorted(by_data.items()):
+    for (task, split), entries in by_dataset(records):
         ood = any(r.get("ood") for _, recs in entries for r in recs)
         bins = sorted({r.get("ece_bins") for _, recs in entries for r in recs})
         n = sorted({r.get("n_examples") for _, recs in entries for r in recs})
@@ -132,10 +136,7 @@ def plot_reliability(records, out_dir: Path, n_bins: int = M.DEFAULT_ECE_BINS) -
     import matplotlib.pyplot as plt
 
     written = []
-    by_data = defaultdict(list)
-    for (task, split, method), recs in _group(records).items():
-        by_data[(task, split)].append((method, recs))
-    for (task, split), entries in sorted(by_data.items()):
+    for (task, split), entries in by_dataset(records):
         entries = sorted(entries, key=lambda e: _method_order(e[0]))
         cols = min(4, len(entries))
         rows = int(np.ceil(len(entries) / cols))
@@ -173,10 +174,7 @@ def plot_metric_bars(records, out_dir: Path) -> list[Path]:
     import matplotlib.pyplot as plt
 
     written = []
-    by_data = defaultdict(list)
-    for (task, split, method), recs in _group(records).items():
-        by_data[(task, split)].append((method, recs))
-    for (task, split), entries in sorted(by_data.items()):
+    for (task, split), entries in by_dataset(records):
         entries = sorted(entries, key=lambda e: _method_order(e[0]))
         names = [m for m, _ in entries]
         fig, axes = plt.subplots(1, 3, figsize=(4 + 1.1 * len(names) * 1.5, 3.4))

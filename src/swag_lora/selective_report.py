@@ -4,14 +4,13 @@ and risk-coverage curves, for every method evaluated."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
 from . import metrics as M
 from . import selective as S
-from .report import _fmt, _group, _load_arrays, _method_order
+from .report import _fmt, _load_arrays, _method_order, by_dataset
 
 COVERAGES = (0.8, 0.5)
 
@@ -41,11 +40,9 @@ def selective_entry(record) -> dict:
 def selective_table(records) -> str:
     """One markdown table per (task, split): a row per method, mean ± std over runs."""
     columns = ["aurc", "oracle_aurc", "e_aurc", "aurc_mi"] + [f"acc@{c:g}" for c in COVERAGES]
-    by_data = defaultdict(list)
-    for (task, split, method), recs in _group(records).items():
-        by_data[(task, split)].append((method, [selective_entry(r) for r in recs]))
     lines = []
-    for (task, split), entries in sorted(by_data.items()):
+    for (task, split), entries in by_dataset(records):
+        entries = [(method, [selective_entry(r) for r in recs]) for method, recs in entries]
         lines += [f"### {task} / {split}", "", "| method | runs | " + " | ".join(columns) + " |",
                   "|---|---|" + "---|" * len(columns)]
         for method, values in sorted(entries, key=lambda e: _method_order(e[0])):
@@ -63,11 +60,8 @@ def plot_risk_coverage(records, out_dir: Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    by_data = defaultdict(list)
-    for (task, split, method), recs in _group(records).items():
-        by_data[(task, split)].append((method, recs))
     written = []
-    for (task, split), entries in sorted(by_data.items()):
+    for (task, split), entries in by_dataset(records):
         fig, ax = plt.subplots(figsize=(4.6, 3.8))
         for method, recs in sorted(entries, key=lambda e: _method_order(e[0])):
             parts = [_outcomes(*_load_arrays(r)) for r in recs]
