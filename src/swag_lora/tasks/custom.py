@@ -43,6 +43,7 @@ from pathlib import Path
 
 from .base import Row
 from .errors import DataFormatError, DataNotFoundError, Where
+from .parsing import _kind
 from .readers import read_csv_records, read_json, read_jsonl, read_parquet
 from .registry import CARVE_FRACTION, CARVE_SEED, SPLITS
 from .splits import carve, draw_subset
@@ -280,22 +281,6 @@ class ColumnMapping:
         }[fmt]
         shown = ", ".join(repr(t) for t in texts[:6]) + (", ..." if n > 6 else "")
         raise where.fail(path, f"answer {answer!r} is not {tried}; the choices are {shown}")
-
-
-def _kind(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, Mapping):
-        return "an object"
-    if isinstance(value, (list, tuple)):
-        return "a list"
-    return type(value).__name__
 
 
 def _value(record: Mapping, column: str, where: Where) -> object:
