@@ -36,3 +36,16 @@ def test_runs_are_averaged_and_pairing_is_kept():
     assert out["diff"] == 0 and out["lo"] == out["hi"] == 0  # same runs, same questions: no noise
     with pytest.raises(ValueError, match="labels"):
         paired_bootstrap(base, base, y[:10], "acc")
+
+
+def test_b_weight_compares_with_a_fraction_of_b():
+    from swag_lora import metrics as M
+
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 4, 80)
+    a = rng.dirichlet(np.ones(4), size=80)
+    b = rng.dirichlet(np.ones(4) * 0.3, size=80)
+    out = paired_bootstrap(a, b, y, "ece", n_boot=50, b_weight=0.5)
+    expected = M.expected_calibration_error(a, y) - 0.5 * M.expected_calibration_error(b, y)
+    assert out["diff"] == pytest.approx(expected)
+    assert out["lo"] <= out["hi"]

@@ -138,3 +138,13 @@ def _json_default(value):
     if isinstance(value, Path):
         return str(value)
     return str(value)
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    """Write UTF-8 text, atomically (creating the parent folder)."""
+
+    def _write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(text)
+
+    atomic_write(path, _write)

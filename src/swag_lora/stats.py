@@ -31,8 +31,10 @@ def paired_bootstrap(
     n_boot: int = 2000,
     seed: int = 0,
     confidence: float = 0.95,
+    b_weight: float = 1.0,
 ) -> dict[str, float]:
-    """Difference ``metric(a) − metric(b)`` with a percentile bootstrap interval.
+    """Difference ``metric(a) − b_weight · metric(b)`` with a percentile bootstrap interval
+    (``b_weight`` 0.5 asks "is a's metric below half of b's?").
 
     ``probs_a`` and ``probs_b`` are averaged predictives of shape [N, C], or [R, N, C] for R
     runs (seeds) evaluated on the same N questions; the metric is averaged over runs. Each
@@ -49,7 +51,7 @@ def paired_bootstrap(
         raise ValueError(f"predictives cover {a.shape[1]} and {b.shape[1]} questions but there are {y.shape[0]} labels")
 
     def diff(idx: np.ndarray) -> float:
-        return float(np.mean([fn(r[idx], y[idx]) for r in a]) - np.mean([fn(r[idx], y[idx]) for r in b]))
+        return float(np.mean([fn(r[idx], y[idx]) for r in a]) - b_weight * np.mean([fn(r[idx], y[idx]) for r in b]))
 
     n = y.shape[0]
     point = diff(np.arange(n))

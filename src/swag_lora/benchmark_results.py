@@ -1,0 +1,152 @@
+"""The benchmark's results file, rebuilt from the evaluations on disk.
+
+:func:`collect` reads every ``metrics.json`` under a benchmark work folder and writes
+
+- ``RESULTS/calibration.json``: one record per (task, OOD set, seed, method) with the fields
+  of :data:`RECORD_FIELDS` (``None`` where a figure does not apply), and
+- ``RESULTS/calibration/TASK__DATASET.npz``: each evaluation's averaged (and, for
+  temperature scaling, tempered) predictive log p̄ [N, C] under the key ``METHOD|SEED``, with
+  the labels and question ids, so the report (reliability diagrams, paired bootstrap
+  intervals) regenerates without the work folder, and
+- ``RESULTS/calibration_runs.json``: the config, each task's validation tuning and the wall
+  time of every unit.
+
+Method names in the results: the evaluation folder ``swag@X`` with X the validation-tuned
+scale is ``swag-tuned`` (and ``multiswag@X`` is ``multiswag-tuned``); when the tuned scale
+equals the fixed one, the fixed-scale evaluation is reported under both names.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from . import metrics as M
+from .io import atomic_write, read_json, write_json
+
+RESULTS_FILE = "calibration.json"
+RUNS_FILE = "calibration_runs.json"
+PREDICTIONS_DIR = "calibration"
+RECORD_FIELDS = ("task", "ood_task", "seed", "method", "n_samples", "scale", "ece_bins", "acc", "nll", "ece", "mce",
+                 "brier", "auroc_entropy", "auroc_mi", "aupr_entropy", "aupr_mi")
+EXTRA_FIELDS = ("n_examples", "temperature", "swag_learning_rate", "eval_seconds")
+METHOD_ORDER = ("zero-shot", "map", "swa", "swag", "swag-tuned", "mc-dropout", "temperature", "laplace", "ensemble",
+                "multiswag", "multiswag-tuned")
+SWAG_FAMILY = ("swag", "swag-tuned", "multiswag", "multiswag-tuned")
+
+
+def _choice(work: Path, config, task: str) -> dict | None:
+    fixed = config.choices.get(task) if config is not None else None
+    if fixed and {"swag_learning_rate", "scale"} <= set(fixed):
+        return {"swag_learning_rate": float(fixed["swag_learning_rate"]), "scale": float(fixed["scale"])}
+    path = work / task / "tuning.json"
+    return read_json(path)["choice"] if path.is_file() else None
+
+
+def _names(label: str, fixed_scale: float, choice: dict | None) -> list[str]:
+    """Result names of one evaluation folder (none for folders the benchmark does not report)."""
+    tuned = choice["scale"] if choice else None
+    for family in ("multiswag", "swag"):
+        if label == family or label.startswith(family + "@"):
+            scale = float(label.split("@")[1]) if "@" in label else 1.0
+            names = []
+            if scale == fixed_scale:
+                names.append(family)
+            if tuned is not None and scale == tuned:
+                names.append(family + "-tuned")
+            return names
+    return [label] if label in METHOD_ORDER else []
+
+
+def _evaluation_folders(work: Path, task: str):
+    """(folder, seed or None) of every evaluation of ``task``'s grid."""
+    for seed_dir in sorted((work / task).glob("seed*")):
+        seed = int(seed_dir.name[4:])
+        for metrics in sorted((seed_dir / "eval").glob("*/*/*/metrics.json")):
+            yield metrics.parent, seed
+    for root in ("zero-shot", "combined"):
+        for metrics in sorted((work / task / root).glob("*/*/*/metrics.json")):
+            yield metrics.parent, None
+
+
+def _record(raw: dict, task: str, seed, name: str, choice: dict | None) -> dict:
+    out = {
+        "task": task,
+        "ood_task": raw["task"] if raw.get("ood") else None,
+        "seed": seed,
+        "method": name,
+        "n_samples": raw.get("n_members"),
+        "scale": raw.get("scale") if name in SWAG_FAMILY else None,
+        "ece_bins": raw.get("ece_bins"),
+    }
+    for key in RECORD_FIELDS[7:]:
+        out[key] = raw.get(key)
+    out["n_examples"] = raw.get("n_examples")
+    out["temperature"] = raw.get("temperature")
+    out["swag_learning_rate"] = choice["swag_learning_rate"] if choice and name in SWAG_FAMILY else None
+    out["eval_seconds"] = raw.get("eval_seconds")
+    return out
+
+
+def _sort_key(config_tasks: list[str]):
+    def key(r):
+        task_i = config_tasks.index(r["task"]) if r["task"] in config_tasks else len(config_tasks)
+        method_i = METHOD_ORDER.index(r["method"]) if r["method"] in METHOD_ORDER else len(METHOD_ORDER)
+        return (task_i, r["ood_task"] or "", method_i, -1 if r["seed"] is None else r["seed"])
+
+    return key
+
+
+def write_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:
+    """Write several arrays to one ``.npz``, atomically."""
+
+    def _write(tmp: str) -> None:
+        with open(tmp, "wb") as handle:
+            np.savez_compressed(handle, **arrays)
+
+    atomic_write(path, _write)
+
+
+def collect(config, work, results) -> list[dict]:
+    """Rebuild ``results/calibration.json`` and the prediction files from ``work``; returns
+    the records. ``config`` (a :class:`~swag_lora.benchmark.BenchConfig`) gives the tasks,
+    the fixed scale and any fixed choices."""
+    work, results = Path(work), Path(results)
+    records, predictions = [], {}
+    for task in [t.name for t in config.tasks]:
+        choice = _choice(work, config, task)
+        for folder, seed in _evaluation_folders(work, task):
+            raw = read_json(folder / "metrics.json")
+            for name in _names(raw["method"], float(config.scale), choice):
+                record = _record(raw, task, seed, name, choice)
+                records.append(record)
+                dataset = record["ood_task"] or task
+                log_probs = np.load(folder / "log_probs.npy")
+                log_p_bar = M.predictive_log_probs(log_probs, raw.get("temperature", 1.0)).astype(np.float32)
+                bucket = predictions.setdefault(f"{task}__{dataset}", {})
+                ids = [str(i) for i in read_json(folder / "ids.json")]
+                if "ids" in bucket and list(bucket["ids"]) != ids:
+                    raise ValueError(f"{folder}: its questions differ from the other evaluations of {dataset}")
+                bucket["ids"] = np.array(ids)
+                bucket["labels"] = np.load(folder / "labels.npy")
+                bucket[f"{name}|{'all' if seed is None else seed}"] = log_p_bar
+    records.sort(key=_sort_key([t.name for t in config.tasks]))
+    write_json(results / RESULTS_FILE, records)
+    for stem, arrays in predictions.items():
+        write_npz(results / PREDICTIONS_DIR / f"{stem}.npz", arrays)
+    tuning = {t.name: read_json(work / t.name / "tuning.json") for t in config.tasks
+              if (work / t.name / "tuning.json").is_file()}
+    timing = read_json(work / "timing.json") if (work / "timing.json").is_file() else {}
+    write_json(results / RUNS_FILE, {"config": config.to_dict(), "tuning": tuning, "unit_seconds": timing})
+    return records
+
+
+def load_predictions(results, task: str, dataset: str) -> dict[str, np.ndarray]:
+    """The arrays written by :func:`collect` for ``task``'s runs on ``dataset`` (empty if none)."""
+    path = Path(results) / PREDICTIONS_DIR / f"{task}__{dataset}.npz"
+    if not path.is_file():
+        return {}
+    with np.load(path) as data:
+        return {k: data[k] for k in data.files}

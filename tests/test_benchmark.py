@@ -1,0 +1,140 @@
+"""The calibration benchmark driver end to end on a tiny model and a two-run grid: every
+unit, the results file, resume after a stop, and the report from the results alone."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from swag_lora import metrics as M
+from swag_lora.benchmark import BenchConfig, BenchConfigError, Driver
+from swag_lora.benchmark_results import RECORD_FIELDS, load_predictions
+from tests.conftest import make_tiny_llama
+
+
+def grid(model_dir, data_dir, **over) -> BenchConfig:
+    raw = {
+        "model": str(model_dir), "data_dir": str(data_dir), "seeds": [0, 1], "threads": 1,
+        "tasks": {"arc-easy": {"train": 16, "validation": 8, "test": 10, "ood": ["arc-challenge:test:6"]}},
+        "map_epochs": 2, "swag_epochs": 2, "learning_rate": 1e-2, "swag_learning_rates": [1e-2, 3e-2],
+        "collections_per_epoch": 2, "max_rank": 2, "tune_samples": 2, "scale_grid": [1, 4], "n_samples": 3,
+        "mc_dropout_samples": 2, "laplace_fit_limit": 8, "laplace_samples": 20, "batch_size": 4, "eval_batch_size": 8,
+    }
+    raw.update(over)
+    return BenchConfig.from_dict(raw)
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory, tokenizer):
+    folder = tmp_path_factory.mktemp("bench-model") / "tiny"
+    make_tiny_llama(len(tokenizer)).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+class Stop(Exception):
+    pass
+
+
+def test_driver_runs_the_grid_resumes_after_a_stop_and_reports(tmp_path, tiny_model_dir, data_dir, monkeypatch):
+    import swag_lora.experiment as experiment
+
+    config = grid(tiny_model_dir, data_dir)
+    work, results = tmp_path / "work", tmp_path / "results"
+    overrides = {"use_cpu": True, "dataloader_pin_memory": False}
+
+    # First attempt: stop (as a kill would) inside the third evaluation group of seed 0.
+    real = experiment.evaluate_run
+    calls = {"n": 0}
+
+    def flaky(*args, **kw):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise Stop
+        return real(*args, **kw)
+
+    monkeypatch.setattr(experiment, "evaluate_run", flaky)
+    first = Driver(config, work, results, log=lambda s: None, training_overrides=overrides)
+    with pytest.raises(Stop):
+        first.run()
+    done_before = list(first.ran)
+    assert "arc-easy/seed0/map" in done_before and "arc-easy/tuning" in done_before
+    assert "arc-easy/seed0/swag-lr0.01" in done_before and "arc-easy/seed0/swag-lr0.03" in done_before
+    records = json.loads((results / "calibration.json").read_text())
+    assert {r["method"] for r in records} >= {"map", "temperature", "swag"}  # written as soon as it exists
+
+    # Resume: nothing done is redone; everything else runs.
+    monkeypatch.setattr(experiment, "evaluate_run", real)
+    second = Driver(config, work, results, log=lambda s: None, training_overrides=overrides)
+    second.run()
+    assert not set(second.ran) & set(done_before)
+    assert "arc-easy/seed1/map" in second.ran and "arc-easy/combined" in second.ran
+    tuning = json.loads((work / "arc-easy" / "tuning.json").read_text())
+    choice = tuning["choice"]
+    lr = choice["swag_learning_rate"]
+    assert lr in (1e-2, 3e-2) and choice["scale"] in (1.0, 4.0)
+    assert "arc-easy/seed1/" + ("swag-lr0.01" if lr == 1e-2 else "swag-lr0.03") in second.ran
+    assert not any(r.startswith("arc-easy/seed1/swag-lr") and str(lr) not in r for r in second.ran)  # one rate only
+    best = min(v["nll"] for p in tuning["by_learning_rate"].values() for v in p["swag"].values())
+    assert choice["validation_nll"] == best
+
+    # A third run has nothing left to do.
+    third = Driver(config, work, results, log=lambda s: None, training_overrides=overrides)
+    assert third.run() == []
+
+    records = json.loads((results / "calibration.json").read_text())
+    for r in records:
+        assert set(RECORD_FIELDS) <= set(r)
+        assert r["ece_bins"] == 15
+    methods = {(r["method"], r["ood_task"]) for r in records}
+    expected_id = {"zero-shot", "map", "swa", "swag", "swag-tuned", "mc-dropout", "temperature", "laplace", "ensemble",
+                   "multiswag"}
+    assert {m for m, ood in methods if ood is None} >= expected_id
+    assert {m for m, ood in methods if ood == "arc-challenge"} == {"map", "temperature", "swag", "swag-tuned"}
+    by = {(r["method"], r["ood_task"], r["seed"]): r for r in records}
+    assert by[("swag", None, 0)]["n_samples"] == 3 and by[("swag-tuned", None, 0)]["scale"] == choice["scale"]
+    assert by[("mc-dropout", None, 1)]["n_samples"] == 2
+    assert by[("ensemble", None, None)]["n_samples"] == 2 and by[("multiswag", None, None)]["n_samples"] == 6
+    assert by[("zero-shot", None, None)]["seed"] is None
+    ood = by[("swag", "arc-challenge", 0)]
+    assert 0 <= ood["auroc_entropy"] <= 1 and 0 <= ood["auroc_mi"] <= 1
+    assert by[("map", "arc-challenge", 0)]["auroc_mi"] is None  # one member: no mutual information
+    assert by[("map", None, 0)]["auroc_entropy"] is None
+
+    # The saved predictives reproduce the records' metrics.
+    preds = load_predictions(results, "arc-easy", "arc-easy")
+    for key in ("map|0", "temperature|1", "swag|0", "ensemble|all"):
+        method, seed = key.split("|")
+        r = by[(method, None, None if seed == "all" else int(seed))]
+        log_p = preds[key].astype(np.float64)
+        assert M.negative_log_likelihood(log_p, preds["labels"]) == pytest.approx(r["nll"], abs=1e-5)
+        assert M.expected_calibration_error(np.exp(log_p), preds["labels"], 15) == pytest.approx(r["ece"], abs=1e-5)
+
+    # The report regenerates from the results alone (no work folder).
+    from swag_lora.benchmark_report import write_results_report
+
+    out = write_results_report(config, results, tmp_path / "docs" / "results.md", work=None)
+    text = out.read_text()
+    assert "| map |" in text and "swag-tuned" in text and "arc-challenge" in text
+    assert list((tmp_path / "docs" / "img").glob("*.png"))
+
+
+def test_config_errors_name_the_problem(tiny_model_dir, data_dir):
+    with pytest.raises(BenchConfigError, match="unknown config key"):
+        grid(tiny_model_dir, data_dir, swag_lr=1)
+    with pytest.raises(BenchConfigError, match="tune_seed 5"):
+        grid(tiny_model_dir, data_dir, tune_seed=5)
+    with pytest.raises(BenchConfigError, match="test must be a positive"):
+        grid(tiny_model_dir, data_dir, tasks={"obqa": {"train": 4, "validation": 4, "test": 0}})
+    with pytest.raises(BenchConfigError, match="unknown method"):
+        grid(tiny_model_dir, data_dir, methods=["map", "swag-ultra"])
+
+
+def test_committed_config_is_valid():
+    from pathlib import Path
+
+    config = BenchConfig.load(Path(__file__).resolve().parent.parent / "bench" / "calibration.yaml")
+    assert config.seeds == [0, 1, 2] and config.n_samples == 10 and config.mc_dropout_samples == 5
+    assert all(t.test >= 400 for t in config.tasks)
