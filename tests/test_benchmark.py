@@ -84,6 +84,17 @@ def test_driver_runs_the_grid_resumes_after_a_stop_and_reports(tmp_path, tiny_mo
     third = Driver(config, work, results, log=lambda s: None, training_overrides=overrides)
     assert third.run() == []
 
+    # A wider scale grid computes only the new scale on validation (the others are read back)
+    # and chooses again; the old choice's values are unchanged.
+    part = work / "arc-easy" / "tuning" / f"swag-lr{lr:g}.json"
+    before = json.loads(part.read_text())["swag"]
+    wider = grid(tiny_model_dir, data_dir, scale_grid=[1, 4, 8])
+    fourth = Driver(wider, work, None, log=lambda s: None, training_overrides=overrides)
+    assert fourth.tune(wider.tasks[0])["scale_grid"] == [1.0, 4.0, 8.0]
+    after = json.loads(part.read_text())["swag"]
+    assert set(after) == {"1", "4", "8"} and {k: after[k] for k in before} == before
+    assert fourth.ran == ["arc-easy/tuning"]
+
     records = json.loads((results / "calibration.json").read_text())
     for r in records:
         assert set(RECORD_FIELDS) <= set(r)

@@ -188,18 +188,25 @@ class Layout:
     def tuning_part(self, task: str, lr: float) -> Path:
         return self.task(task) / "tuning" / f"{lr_name(lr)}.json"
 
-    def eval_root(self, task: str, seed: int) -> Path:
-        return self.seed(task, seed) / "eval"
+    def eval_root(self, task: str, seed: int, lr: float) -> Path:
+        """Evaluations of one seed live in its SWAG branch, so a change of the chosen rate
+        never mixes with (or skips because of) another rate's evaluations."""
+        return self.swag_run(task, seed, lr) / "eval"
 
-    def marker(self, task: str, seed: int | str, group: str) -> Path:
-        folder = self.seed(task, seed) if isinstance(seed, int) else self.task(task) / seed
-        return folder / "done" / f"{group}.json"
+    def eval_marker(self, task: str, seed: int, lr: float, group: str) -> Path:
+        return self.swag_run(task, seed, lr) / "done" / f"{group}.json"
 
     def zero_shot_root(self, task: str) -> Path:
         return self.task(task) / "zero-shot"
 
-    def combined_root(self, task: str) -> Path:
-        return self.task(task) / "combined"
+    def zero_shot_marker(self, task: str) -> Path:
+        return self.zero_shot_root(task) / "done.json"
+
+    def combined_root(self, task: str, lr: float) -> Path:
+        return self.task(task) / "combined" / lr_name(lr)
+
+    def combined_marker(self, task: str, lr: float) -> Path:
+        return self.combined_root(task, lr) / "done.json"
 
     def timing(self) -> Path:
         return self.work / "timing.json"
@@ -334,45 +341,66 @@ class Driver:
                     "rule": "fixed in the config"}
         return self.tune(task)["choice"]
 
+    def _grid(self) -> tuple[list[float], list[float]]:
+        c = self.config
+        return sorted(set(float(x) for x in c.swag_learning_rates)), sorted(set(float(x) for x in c.scale_grid))
+
     def tune(self, task: TaskGrid) -> dict:
+        """Validation NLL of SWAG over (learning rate x scale) on the tuning seed; the lowest
+        is the choice. Cached in ``tuning.json`` for the grid it was computed on: a config with
+        more rates or scales computes only what is new (per-rate parts keep every scale)."""
         path = self.layout.tuning(task.name)
+        rates, scales = self._grid()
         if path.is_file():
-            return read_json(path)
-        for lr in self.config.swag_learning_rates:  # timed as units of their own
+            cached = read_json(path)
+            if cached.get("swag_learning_rates") == rates and cached.get("scale_grid") == scales:
+                return cached
+        for lr in rates:  # timed as units of their own
             self.train_swag(task, self.config.tune_seed, lr)
 
         def run():
-            parts = {f"{lr:g}": self._tune_one(task, lr) for lr in self.config.swag_learning_rates}
-            candidates = [(v["nll"], float(lr), float(s)) for lr, p in parts.items() for s, v in p["swag"].items()]
+            parts = {}
+            for lr in rates:
+                part = self._tune_one(task, lr, scales)
+                parts[f"{lr:g}"] = {**part, "swag": {f"{x:g}": part["swag"][f"{x:g}"] for x in scales}}
+            candidates = [(v["nll"], float(lr), float(x)) for lr, p in parts.items() for x, v in p["swag"].items()]
             nll, lr, scale = min(candidates)
             first = next(iter(parts.values()))
             result = {
                 "task": task.name, "seed": self.config.tune_seed, "n_validation": first["n_validation"],
-                "n_samples": self.config.tune_samples, "map": first["map"],
-                "by_learning_rate": parts,
+                "n_samples": self.config.tune_samples, "map": first["map"], "swag_learning_rates": rates,
+                "scale_grid": scales, "by_learning_rate": parts,
                 "choice": {"swag_learning_rate": lr, "scale": scale, "validation_nll": nll,
                            "rule": "lowest validation NLL of SWAG over learning rate x scale"},
             }
+            if scale == scales[-1]:
+                result["choice"]["warning"] = "the chosen scale is the largest of the grid: try larger ones"
             write_json(path, result)
             return result
 
         return self._timed(f"{task.name}/tuning", run)
 
-    def _tune_one(self, task: TaskGrid, lr: float) -> dict:
-        """Validation metrics of MAP, SWA and SWAG at every grid scale (the same S draws for
-        every scale) for the tuning seed's branch at ``lr``; cached per rate."""
+    def _tune_one(self, task: TaskGrid, lr: float, scales: list[float]) -> dict:
+        """Validation metrics of MAP, SWA and SWAG at every scale of ``scales`` (the same S
+        seeded draws for every scale) for the tuning seed's branch at ``lr``; cached per rate,
+        scales already computed are read back."""
         from . import metrics as M
         from .evaluation import run_split
         from .experiment import load_run
         from .methods import MethodContext
         from .predictive import fixed_weights, swag_deviations, swag_samples
 
-        part = self.layout.tuning_part(task.name, lr)
-        if part.is_file():
-            return read_json(part)
         c = self.config
+        part = self.layout.tuning_part(task.name, lr)
+        out = read_json(part) if part.is_file() else None
+        if out is not None and (out.get("n_samples", c.tune_samples) != c.tune_samples
+                            or out.get("sample_seed", c.sample_seed) != c.sample_seed):
+            out = None  # other draws: start again
+        missing = [x for x in scales if out is None or f"{x:g}" not in out["swag"]]
+        if not missing:
+            return out
         run_path = self.train_swag(task, c.tune_seed, lr)
-        self._say(f"{task.name}: tuning SWAG lr {lr:g} on validation")
+        self._say(f"{task.name}: tuning SWAG lr {lr:g} on validation (scales {', '.join(f'{x:g}' for x in missing)})")
         started = time.time()
         run = load_run(run_path)
         val = run_split(run, "validation")
@@ -383,14 +411,16 @@ class Driver:
             s = M.summarise(ctx.predict(method, val), val.labels, c.ece_bins)
             return {k: s[k] for k in keys}
 
-        out = {"map": summary(fixed_weights("map", run.posterior, run.map_vector)),
-               "swa": summary(fixed_weights("swa", run.posterior, run.posterior.mean())),
-               "n_validation": len(val.labels), "n_collected": run.posterior.n_collected, "swag": {}}
+        if out is None:
+            out = {"map": summary(fixed_weights("map", run.posterior, run.map_vector)),
+                   "swa": summary(fixed_weights("swa", run.posterior, run.posterior.mean())),
+                   "n_validation": len(val.labels), "n_collected": run.posterior.n_collected,
+                   "n_samples": c.tune_samples, "sample_seed": c.sample_seed, "swag": {}, "seconds": 0.0}
         deviations = swag_deviations(run.posterior, c.tune_samples, seed=c.sample_seed)
-        for scale in sorted(set(float(s) for s in c.scale_grid)):
+        for scale in missing:
             method = swag_samples(run.posterior, c.tune_samples, scale, seed=c.sample_seed, deviations=deviations)
             out["swag"][f"{scale:g}"] = summary(method)
-        out["seconds"] = time.time() - started
+        out["seconds"] = out.get("seconds", 0.0) + time.time() - started
         write_json(part, out)
         return out
 
@@ -432,10 +462,11 @@ class Driver:
         from .experiment import evaluate_run, load_run
 
         choice = self.choice(task)
-        groups = [g for g in self._groups(task, choice) if not self.layout.marker(task.name, seed, g[0]).is_file()]
+        lr = choice["swag_learning_rate"]
+        groups = [g for g in self._groups(task, choice) if not self.layout.eval_marker(task.name, seed, lr, g[0]).is_file()]
         if not groups:
             return
-        run_path = self.train_swag(task, seed, choice["swag_learning_rate"])
+        run_path = self.train_swag(task, seed, lr)
         run = None
         for name, methods, settings, with_ood in groups:
             def work(methods=methods, settings=settings, with_ood=with_ood, name=name):
@@ -444,16 +475,16 @@ class Driver:
                     run = load_run(run_path)
                 records = evaluate_run(run, self._specs(task, with_ood), methods, ece_bins=self.config.ece_bins,
                                        batch_size=self.config.eval_batch_size,
-                                       output_root=self.layout.eval_root(task.name, seed), progress=False,
+                                       output_root=self.layout.eval_root(task.name, seed, lr), progress=False,
                                        **settings)
-                write_json(self.layout.marker(task.name, seed, name), {"labels": [r["method"] for r in records]})
+                write_json(self.layout.eval_marker(task.name, seed, lr, name), {"labels": [r["method"] for r in records]})
 
             self._timed(f"{task.name}/seed{seed}/eval/{name}", work)
 
     def evaluate_zero_shot(self, task: TaskGrid) -> None:
         from .experiment import evaluate_run, load_run
 
-        marker = self.layout.marker(task.name, "zero-shot", "zero-shot")
+        marker = self.layout.zero_shot_marker(task.name)
         if "zero-shot" not in self.config.methods or marker.is_file():
             return
         host = self.train_map(task, self.config.seeds[0])
@@ -474,25 +505,28 @@ class Driver:
 
         c = self.config
         wanted = [m for m in ("ensemble", "multiswag") if m in c.methods]
-        marker = self.layout.marker(task.name, "combined", "combined")
-        if not wanted or len(c.seeds) < 2 or marker.is_file():
+        if not wanted or len(c.seeds) < 2:
+            return
+        choice = self.choice(task)
+        lr = choice["swag_learning_rate"]
+        marker = self.layout.combined_marker(task.name, lr)
+        if marker.is_file():
             return
         for seed in c.seeds:
             self.evaluate_seed(task, seed)
-        choice = self.choice(task)
-        paths = [self.layout.swag_run(task.name, s, choice["swag_learning_rate"]) for s in c.seeds]
+        paths = [self.layout.swag_run(task.name, s, lr) for s in c.seeds]
 
         def work():
             host = load_run(paths[0])
             runs = [host] + [attach_run(p, host) for p in paths[1:]]
-            roots = {str(r.path): self.layout.eval_root(task.name, s) for r, s in zip(runs, c.seeds)}
+            roots = {str(r.path): self.layout.eval_root(task.name, s, lr) for r, s in zip(runs, c.seeds)}
             datas = [prepare_data(host, spec) for spec in self._specs(task, False)]
             scales = [c.scale] + ([choice["scale"]] if choice["scale"] != c.scale else [])
             for i, scale in enumerate(scales):
                 names = wanted if i == 0 else [m for m in wanted if m == "multiswag"]
                 ctx = make_context(runs, saved_roots=roots, n_samples=c.n_samples, scale=scale, seed=c.sample_seed,
                                    batch_size=c.eval_batch_size)
-                evaluate_methods(ctx, datas, names, self.layout.combined_root(task.name), c.ece_bins)
+                evaluate_methods(ctx, datas, names, self.layout.combined_root(task.name, lr), c.ece_bins)
             write_json(marker, {"runs": [str(p) for p in paths], "scales": scales})
 
         self._timed(f"{task.name}/combined", work)

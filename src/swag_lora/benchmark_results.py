@@ -60,15 +60,19 @@ def _names(label: str, fixed_scale: float, choice: dict | None) -> list[str]:
     return [label] if label in METHOD_ORDER else []
 
 
-def _evaluation_folders(work: Path, task: str):
-    """(folder, seed or None) of every evaluation of ``task``'s grid."""
-    for seed_dir in sorted((work / task).glob("seed*")):
-        seed = int(seed_dir.name[4:])
-        for metrics in sorted((seed_dir / "eval").glob("*/*/*/metrics.json")):
+def _evaluation_folders(work: Path, task: str, choice: dict | None):
+    """(folder, seed or None) of every evaluation of ``task``'s grid: zero-shot, and once a
+    SWAG learning rate is chosen, the evaluations of that rate's branches and combinations."""
+    from .benchmark import lr_name
+
+    roots = [(work / task / "zero-shot", None)]
+    if choice is not None:
+        branch = lr_name(choice["swag_learning_rate"])
+        roots += [(seed_dir / branch / "eval", int(seed_dir.name[4:])) for seed_dir in sorted((work / task).glob("seed*"))]
+        roots.append((work / task / "combined" / branch, None))
+    for root, seed in roots:
+        for metrics in sorted(root.glob("*/*/*/metrics.json")):
             yield metrics.parent, seed
-    for root in ("zero-shot", "combined"):
-        for metrics in sorted((work / task / root).glob("*/*/*/metrics.json")):
-            yield metrics.parent, None
 
 
 def _record(raw: dict, task: str, seed, name: str, choice: dict | None) -> dict:
@@ -117,7 +121,7 @@ def collect(config, work, results) -> list[dict]:
     records, predictions = [], {}
     for task in [t.name for t in config.tasks]:
         choice = _choice(work, config, task)
-        for folder, seed in _evaluation_folders(work, task):
+        for folder, seed in _evaluation_folders(work, task, choice):
             raw = read_json(folder / "metrics.json")
             for name in _names(raw["method"], float(config.scale), choice):
                 record = _record(raw, task, seed, name, choice)

@@ -189,7 +189,7 @@ def _map_vector(trainer: SwagTrainer) -> tuple[torch.Tensor, dict]:
         return best.best_vector, {"rule": "best validation NLL", "step": best.best_step, "eval_nll": best.best_value}
     phase_end = trainer.swag_callback.map_phase_end_vector
     if phase_end is not None:
-        return phase_end, {"rule": "last iterate before the SWAG phase (no validation set)",
+        return phase_end, {"rule": "last iterate before the SWAG phase (no validation pass ran; with swag_start_step 0 this is the init adapter)",
                            "step": trainer.swag_callback.start_step}
     return trainer.posterior.read(), {"rule": "final weights", "step": trainer.state.global_step}
 
