@@ -243,7 +243,7 @@ class Driver:
         seconds = time.time() - started
         timing_file = self.layout.timing()
         timing = read_json(timing_file) if timing_file.is_file() else {}
-        timing[name] = seconds
+        timing[name] = timing.get(name, 0.0) + seconds  # a unit continued later (wider tuning grid) adds up
         write_json(timing_file, timing)
         self.ran.append(name)
         self._say(f"{name}: done in {seconds:.0f} s")

@@ -1,7 +1,8 @@
 """``docs/results.md`` from the calibration benchmark's results alone.
 
 Reads ``calibration.json``, ``calibration_runs.json`` and the saved predictives written by
-:func:`swag_lora.benchmark_results.collect`, and writes the markdown report with tables
+:func:`swag_lora.benchmark_results.collect` (plus, if present, the hand-written reading in
+``calibration_notes.md``, included verbatim), and writes the markdown report with tables
 (mean ± std over seeds), paired bootstrap intervals of the differences to MAP, the verdict on
 each claim, the validation tuning, the wall time, and PNG plots beside it in ``img/``.
 """
@@ -24,6 +25,7 @@ OOD_METRICS = ("acc", "nll", "ece", "auroc_entropy", "auroc_mi", "aupr_entropy",
 SWAG_VARIANTS = ("swag-tuned", "swag")
 COMPARED = ("temperature", "mc-dropout", "ensemble", "laplace", "multiswag", "swa")
 N_BOOT = 1000
+NOTES_FILE = "calibration_notes.md"  # hand-written reading, included verbatim
 
 
 def _mean_std(values) -> str:
@@ -315,6 +317,10 @@ def write_results_report(config, results, out, work=None) -> Path:
         "## What has been run\n",
         _status(records, cfg) + "\n",
     ]
+    notes = results / NOTES_FILE
+    if notes.is_file():
+        sections += ["## Reading of the results (written by hand, from the tables below)\n",
+                     notes.read_text(encoding="utf-8").strip() + "\n"]
     for task, t in cfg["tasks"].items():
         groups = _grouped(records, task, None)
         if not groups:
