@@ -47,6 +47,23 @@ def test_cloze_scores_equal_brute_force(tiny_llama, tokenizer):
         assert torch.isinf(got[q, len(row) :]).all()
 
 
+def test_length_normalised_cloze_is_the_mean_token_log_prob(tiny_llama, tokenizer):
+    peft_model = apply_lora(tiny_llama, LoraSettings(lora_dropout=0.0))
+    randomise_lora(peft_model)
+    model = MultipleChoiceLM(peft_model, tokenizer, mode="cloze", n_slots=4, length_normalize=True).eval()
+    features = encode_rows(ROWS, tokenizer, "cloze")
+    batch = MultipleChoiceCollator(tokenizer.pad_token_id, n_slots=4)(features)
+    with torch.no_grad():
+        got = model(**batch).logits
+        sums = brute_force_cloze(peft_model, features)
+    for q, (f, row) in enumerate(zip(features, sums)):
+        means = [total / len(cont) for total, cont in zip(row, f["continuations"])]
+        assert torch.allclose(got[q, : len(row)], torch.tensor(means), atol=1e-4), (got[q], means)
+        assert torch.isinf(got[q, len(row) :]).all()
+    with pytest.raises(ValueError, match="cloze scoring only"):
+        MultipleChoiceLM(peft_model, tokenizer, mode="letter", n_slots=4, length_normalize=True)
+
+
 def test_cloze_shared_blank_contexts(tiny_llama, tokenizer):
     """WinoGrande-style: one context per option, one shared continuation."""
     model = MultipleChoiceLM(apply_lora(tiny_llama, LoraSettings(lora_dropout=0.0)), tokenizer, "cloze", 2).eval()

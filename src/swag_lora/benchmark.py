@@ -40,14 +40,16 @@ class BenchConfigError(ValueError):
 
 @dataclass
 class TaskGrid:
-    """One task of the grid: subset sizes (seeded, the same questions for every seed) and the
-    OOD datasets (``TASK:SPLIT:LIMIT``) its runs are also evaluated on."""
+    """One task of the grid: subset sizes (seeded, the same questions for every seed), the
+    OOD datasets (``TASK:SPLIT:LIMIT``) its runs are also evaluated on, and whether cloze
+    scores are length-normalised for it."""
 
     name: str
     train: int
     validation: int
     test: int
     ood: list[str] = field(default_factory=list)
+    length_normalize: bool = False
 
 
 @dataclass
@@ -111,7 +113,7 @@ class BenchConfig:
         for name, spec in raw["tasks"].items():
             spec = dict(spec or {})
             missing = [k for k in ("train", "validation", "test") if k not in spec]
-            extra = sorted(set(spec) - {"train", "validation", "test", "ood"})
+            extra = sorted(set(spec) - {"train", "validation", "test", "ood", "length_normalize"})
             if missing or extra:
                 raise BenchConfigError(f"task {name}: " + (f"missing {', '.join(missing)}" if missing else "")
                                        + ("; " if missing and extra else "")
@@ -120,7 +122,8 @@ class BenchConfig:
                 if not isinstance(spec[key], int) or spec[key] < 1:
                     raise BenchConfigError(f"task {name}: {key} must be a positive number of questions, "
                                            f"got {spec[key]!r}")
-            tasks.append(TaskGrid(name, spec["train"], spec["validation"], spec["test"], list(spec.get("ood") or [])))
+            tasks.append(TaskGrid(name, spec["train"], spec["validation"], spec["test"], list(spec.get("ood") or []),
+                                  bool(spec.get("length_normalize", False))))
         config = cls(**{**raw, "tasks": tasks})
         config.check()
         return config
@@ -285,7 +288,8 @@ class Driver:
 
         c = self.config
         return (
-            ModelArguments(model_name_or_path=c.model, scoring=c.scoring, max_length=c.max_length),
+            ModelArguments(model_name_or_path=c.model, scoring=c.scoring, max_length=c.max_length,
+                           cloze_length_normalize=task.length_normalize),
             DataArguments(task=task.name, data_dir=self._data_dir(), train_limit=task.train,
                           validation_limit=task.validation, subset_seed=c.subset_seed),
             LoraArguments(lora_r=c.lora_r, lora_alpha=c.lora_alpha, lora_dropout=c.lora_dropout,

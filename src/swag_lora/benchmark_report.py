@@ -300,7 +300,9 @@ def write_results_report(config, results, out, work=None) -> Path:
         f"dropout {cfg['lora_dropout']} on {', '.join(cfg['lora_target_modules'])}; seeds {cfg['seeds']}.",
         "- Tasks (seeded subsets, the same questions for every seed): " + "; ".join(
             f"{name}: train {t['train']}, validation {t['validation']}, test {t['test']}"
-            + (f", OOD {', '.join(t['ood'])}" if t["ood"] else "") for name, t in cfg["tasks"].items()) + ".",
+            + (f", OOD {', '.join(t['ood'])}" if t["ood"] else "")
+            + (", cloze scores length-normalised" if t.get("length_normalize") else ", cloze scores summed")
+            for name, t in cfg["tasks"].items()) + ".",
         f"- MAP phase: {cfg['map_epochs']:g} epochs at {cfg['learning_rate']:g} (linear decay, "
         f"{cfg['warmup_ratio']:g} warm-up), batch {cfg['batch_size']}; MAP = the epoch with the best validation NLL.",
         f"- SWAG phase from that MAP adapter: {cfg['swag_epochs']:g} epochs at a constant rate chosen on "

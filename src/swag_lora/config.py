@@ -29,6 +29,10 @@ class ModelArguments:
         metadata={"help": "'cloze' (sum of choice-token log-probs; small models) or 'letter' (the paper's).",
                   "choices": ["cloze", "letter"]},
     )
+    cloze_length_normalize: bool = field(
+        default=False,
+        metadata={"help": "Cloze: score a choice by its mean token log-prob instead of the sum (no bias to short answers)."},
+    )
     max_length: int = field(default=512, metadata={"help": "Longest prompt in tokens; longer questions are shortened."})
     model_dtype: str = field(default="auto", metadata={"help": "Weights dtype: auto, float32, bfloat16, float16."})
     attn_implementation: str = field(default="sdpa", metadata={"help": "Attention kernel (cloze needs sdpa or eager)."})

@@ -9,7 +9,10 @@ Two scoring modes (DESIGN.md):
   question is one packed row (its context once, then every choice) with a block attention
   mask, so one forward pass scores all choices; the LM head is applied only where a choice
   token is predicted. This needs an attention implementation that takes a 4D mask
-  (``sdpa`` or ``eager``; not flash-attention-2).
+  (``sdpa`` or ``eager``; not flash-attention-2). With ``length_normalize`` the score is
+  the mean log-probability per choice token instead (lm-evaluation-harness's ``acc_norm``
+  idea), which removes the sum's preference for short answers (OBQA's right answers are
+  often the longer ones).
 
 Either way the output is a [B, n_slots] tensor of choice logits (−inf for absent
 choices), trained with cross-entropy over the choices.
@@ -99,8 +102,12 @@ class MultipleChoiceLM(nn.Module):
     # The loss is a mean over questions; tell Trainer not to pass num_items_in_batch.
     accepts_loss_kwargs = False
 
-    def __init__(self, lm: nn.Module, tokenizer, mode: str = "cloze", n_slots: int = 4):
+    def __init__(self, lm: nn.Module, tokenizer, mode: str = "cloze", n_slots: int = 4,
+                 length_normalize: bool = False):
         super().__init__()
+        if length_normalize and mode != "cloze":
+            raise ValueError("length normalisation applies to cloze scoring only")
+        self.length_normalize = bool(length_normalize)
         if mode not in SCORING_MODES:
             raise ValueError(f"unknown scoring mode {mode!r}; choose one of {SCORING_MODES}")
         self.lm = lm
@@ -180,6 +187,9 @@ class MultipleChoiceLM(nn.Module):
         token_logp = logits.log_softmax(dim=-1).gather(1, target_ids[:, None])[:, 0]
         per_choice = torch.zeros(choice_question.shape[0], dtype=token_logp.dtype, device=token_logp.device)
         per_choice = per_choice.index_add(0, target_choice, token_logp)
+        if self.length_normalize:
+            n_tokens = torch.zeros_like(per_choice).index_add(0, target_choice, torch.ones_like(token_logp))
+            per_choice = per_choice / n_tokens.clamp(min=1)
         n_questions = input_ids.shape[0]
         scores = torch.full(
             (n_questions, self.n_slots), float("-inf"), dtype=per_choice.dtype, device=per_choice.device
