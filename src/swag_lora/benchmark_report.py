@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import metrics as M
 from .benchmark_results import METHOD_ORDER, RESULTS_FILE, RUNS_FILE, load_predictions
 from .io import read_json, write_text
+from .report import draw_reliability
 from .stats import paired_bootstrap
 
 METRICS = ("acc", "nll", "ece", "mce", "brier")
@@ -176,18 +176,8 @@ def plot_reliability(preds, groups, path: Path, title: str, n_bins: int = 15) ->
         probs = _stack(preds, method, [r["seed"] for r in groups[method]])
         pooled = probs.reshape(-1, probs.shape[-1])
         labels = np.tile(preds["labels"], probs.shape[0])
-        rel = M.reliability(pooled, labels, n_bins)
-        centers = (rel["edges"][:-1] + rel["edges"][1:]) / 2
-        filled = rel["count"] > 0
-        ax.bar(centers[filled], rel["accuracy"][filled], width=1 / n_bins, edgecolor="black", alpha=0.7)
-        ax.plot(rel["confidence"][filled], rel["accuracy"][filled], "o", ms=3, color="C3")
-        ax.plot([0, 1], [0, 1], "k--", lw=1)
-        ece = M.expected_calibration_error(pooled, labels, n_bins)
+        ece = draw_reliability(ax, pooled, labels, n_bins, mark_confidence=True, label_size=8)
         ax.set_title(f"{method}: ECE {ece:.3f}", fontsize=9)
-        ax.set_xlim(0, 1)
-        ax.set_ylim(0, 1)
-        ax.set_xlabel("confidence", fontsize=8)
-        ax.set_ylabel("accuracy", fontsize=8)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

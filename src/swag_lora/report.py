@@ -128,6 +128,25 @@ def _pooled_predictive(recs):
     return np.concatenate(probs), np.concatenate(labels)
 
 
+def draw_reliability(ax, probs, labels, n_bins: int = M.DEFAULT_ECE_BINS, mark_confidence: bool = False,
+                     label_size: float | None = None) -> float:
+    """Draw one reliability diagram on ``ax`` (accuracy bars per confidence bin, the
+    diagonal; with ``mark_confidence`` a dot at each bin's mean confidence); returns the ECE."""
+    rel = M.reliability(probs, labels, n_bins)
+    centers = (rel["edges"][:-1] + rel["edges"][1:]) / 2
+    filled = rel["count"] > 0
+    ax.bar(centers[filled], rel["accuracy"][filled], width=1 / n_bins, edgecolor="black", alpha=0.7,
+           label="accuracy")
+    if mark_confidence:
+        ax.plot(rel["confidence"][filled], rel["accuracy"][filled], "o", ms=3, color="C3")
+    ax.plot([0, 1], [0, 1], "k--", lw=1)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("confidence", fontsize=label_size)
+    ax.set_ylabel("accuracy", fontsize=label_size)
+    return M.expected_calibration_error(probs, labels, n_bins)
+
+
 def plot_reliability(records, out_dir: Path, n_bins: int = M.DEFAULT_ECE_BINS) -> list[Path]:
     """A reliability diagram per (task, split): one panel per method, examples pooled over runs."""
     import matplotlib
@@ -145,18 +164,8 @@ def plot_reliability(records, out_dir: Path, n_bins: int = M.DEFAULT_ECE_BINS) -
             ax.axis("off")
         for ax, (method, recs) in zip(axes.flat, entries):
             probs, labels = _pooled_predictive(recs)
-            rel = M.reliability(probs, labels, n_bins)
-            centers = (rel["edges"][:-1] + rel["edges"][1:]) / 2
-            filled = rel["count"] > 0
-            ax.bar(centers[filled], rel["accuracy"][filled], width=1 / n_bins, edgecolor="black", alpha=0.7,
-                   label="accuracy")
-            ax.plot([0, 1], [0, 1], "k--", lw=1)
-            ece = M.expected_calibration_error(probs, labels, n_bins)
+            ece = draw_reliability(ax, probs, labels, n_bins)
             ax.set_title(f"{method}\nECE {ece:.3f} (n={len(labels)})", fontsize=9)
-            ax.set_xlim(0, 1)
-            ax.set_ylim(0, 1)
-            ax.set_xlabel("confidence")
-            ax.set_ylabel("accuracy")
         fig.suptitle(f"Reliability: {task} / {split}", fontsize=10)
         fig.tight_layout()
         path = out_dir / f"reliability_{task}_{split}.png"
