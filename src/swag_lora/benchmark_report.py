@@ -99,10 +99,10 @@ def compare(preds: dict, records_a, records_b, metric: str, b_weight: float = 1.
     return out
 
 
-def _ci(c: dict | None, scale: float = 1.0) -> str:
+def _ci(c: dict | None, scale: float = 1.0, digits: int = 3) -> str:
     if c is None:
         return "–"
-    return f"{c['diff'] * scale:+.3f} [{c['lo'] * scale:+.3f}, {c['hi'] * scale:+.3f}]"
+    return f"{c['diff'] * scale:+.{digits}f} [{c['lo'] * scale:+.{digits}f}, {c['hi'] * scale:+.{digits}f}]"
 
 
 def difference_table(preds, groups: dict[str, list[dict]]) -> str:
@@ -141,7 +141,7 @@ def claims(preds, groups) -> list[tuple[str, str, str, str]]:
                     f"ECE − ½·MAP ECE = {_ci(half)}"))
         out.append((method, "NLL < MAP NLL", _verdict(nll, 0.0, below=True), f"ΔNLL = {_ci(nll)}"))
         out.append((method, "accuracy ≥ MAP − 1 point", _verdict(acc, -0.01, below=False),
-                    f"Δacc = {_ci(acc, 100)} points"))
+                    f"Δacc = {_ci(acc, 100, 2)} points"))
     return out
 
 
