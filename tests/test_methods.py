@@ -366,3 +366,27 @@ def test_temperature_on_top_of_any_method_scales_its_averaged_predictive(tiny_ru
     expected = M.negative_log_likelihood(M.temper(M.average_log_probs(lp), T), test_data.labels)
     assert tempered["nll"] == pytest.approx(expected)
     assert tempered["mutual_information"] == pytest.approx(plain["mutual_information"])  # the members' own
+
+
+def test_attach_run_fills_defaults_of_settings_newer_than_the_run_and_refuses_real_differences(tiny_runs, tmp_path):
+    """A run saved before a model setting existed (here: ``cloze_length_normalize``) still
+    shares a model with a newer run that leaves the setting at its default; a LoRA rank that
+    differs is refused, naming the differing group."""
+    import shutil
+
+    from swag_lora.experiment import RUN_CONFIG, RunError, attach_run
+    from swag_lora.io import read_json, write_json
+
+    host = tiny_runs[0]
+    old = tmp_path / "old-run"
+    shutil.copytree(tiny_runs[1].path, old)
+    config = read_json(old / RUN_CONFIG)
+    assert config["model"].pop("cloze_length_normalize") is False
+    write_json(old / RUN_CONFIG, config)
+    attached = attach_run(old, host)
+    assert torch.equal(attached.map_vector, tiny_runs[1].map_vector)
+
+    config["lora"]["lora_r"] = config["lora"]["lora_r"] * 2
+    write_json(old / RUN_CONFIG, config)
+    with pytest.raises(RunError, match="lora settings differ"):
+        attach_run(old, host)

@@ -238,9 +238,12 @@ def load_run(run_dir: str | os.PathLike, device: str | torch.device | None = Non
 
 
 def _architecture(config: dict) -> dict:
-    """What must agree for two runs to share one model (letter mode: also the answer letters)."""
-    lora = {k: v for k, v in config["lora"].items() if k != "init_adapter"}
-    out = {"model": config["model"], "lora": lora}
+    """What must agree for two runs to share one model (letter mode: also the answer letters).
+    Settings are compared with their defaults filled in, so a run saved before a setting
+    existed agrees with a newer run that leaves it at its default."""
+    model = asdict(ModelArguments(**config["model"]))
+    lora = {k: v for k, v in asdict(LoraArguments(**config["lora"])).items() if k != "init_adapter"}
+    out = {"model": model, "lora": lora}
     if config["model"]["scoring"] == "letter":
         out["n_slots"] = config["n_slots"]
     return out
