@@ -141,6 +141,9 @@ def test_config_errors_name_the_problem(tiny_model_dir, data_dir):
         grid(tiny_model_dir, data_dir, tasks={"obqa": {"train": 4, "validation": 4, "test": 0}})
     with pytest.raises(BenchConfigError, match="unknown method"):
         grid(tiny_model_dir, data_dir, methods=["map", "swag-ultra"])
+    with pytest.raises(BenchConfigError, match="length_normalize must be true or false"):
+        grid(tiny_model_dir, data_dir,
+             tasks={"obqa": {"train": 4, "validation": 4, "test": 4, "length_normalize": "false"}})
 
 
 def test_committed_config_is_valid():

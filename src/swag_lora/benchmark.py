@@ -122,8 +122,11 @@ class BenchConfig:
                 if not isinstance(spec[key], int) or spec[key] < 1:
                     raise BenchConfigError(f"task {name}: {key} must be a positive number of questions, "
                                            f"got {spec[key]!r}")
+            if not isinstance(spec.get("length_normalize", False), bool):
+                raise BenchConfigError(f"task {name}: length_normalize must be true or false, "
+                                       f"got {spec['length_normalize']!r}")
             tasks.append(TaskGrid(name, spec["train"], spec["validation"], spec["test"], list(spec.get("ood") or []),
-                                  bool(spec.get("length_normalize", False))))
+                                  spec.get("length_normalize", False)))
         config = cls(**{**raw, "tasks": tasks})
         config.check()
         return config

@@ -244,7 +244,7 @@ def _architecture(config: dict) -> dict:
     model = asdict(ModelArguments(**config["model"]))
     lora = {k: v for k, v in asdict(LoraArguments(**config["lora"])).items() if k != "init_adapter"}
     out = {"model": model, "lora": lora}
-    if config["model"]["scoring"] == "letter":
+    if model["scoring"] == "letter":
         out["n_slots"] = config["n_slots"]
     return out
 

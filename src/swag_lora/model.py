@@ -105,11 +105,11 @@ class MultipleChoiceLM(nn.Module):
     def __init__(self, lm: nn.Module, tokenizer, mode: str = "cloze", n_slots: int = 4,
                  length_normalize: bool = False):
         super().__init__()
+        if mode not in SCORING_MODES:
+            raise ValueError(f"unknown scoring mode {mode!r}; choose one of {SCORING_MODES}")
         if length_normalize and mode != "cloze":
             raise ValueError("length normalisation applies to cloze scoring only")
         self.length_normalize = bool(length_normalize)
-        if mode not in SCORING_MODES:
-            raise ValueError(f"unknown scoring mode {mode!r}; choose one of {SCORING_MODES}")
         self.lm = lm
         self.mode = mode
         self.n_slots = int(n_slots)
