@@ -35,6 +35,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     from swag_lora.benchmark import BenchConfig, BenchConfigError, Driver
+    from swag_lora.benchmark.report import write_results_report
 
     try:
         config = BenchConfig.load(args.config)
@@ -43,8 +44,6 @@ def main(argv=None) -> int:
             ran = Driver(config, args.work, args.results, log=lambda s: print(s, flush=True)).run(args.tasks, deadline)
             print(f"[bench] {len(ran)} unit(s) run; results in {args.results}", flush=True)
         else:
-            from swag_lora.benchmark_report import write_results_report
-
             path = write_results_report(config, args.results, args.out, work=args.work)
             print(f"report written to {path}")
     except BenchConfigError as err:

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import torch
 
-from swag_lora.encoding import MultipleChoiceCollator, encode_rows
-from swag_lora.model import MultipleChoiceLM, apply_lora, load_causal_lm
-from swag_lora.smollm2 import smollm2_path
+from swag_lora.lm.encoding import MultipleChoiceCollator, encode_rows
+from swag_lora.lm.loading import apply_lora, load_causal_lm
+from swag_lora.lm.multiple_choice import MultipleChoiceLM
+from swag_lora.lm.smollm2 import smollm2_path
 from swag_lora.tasks import load_task
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,7 +7,7 @@ No download: the model is a ``LlamaForCausalLM`` with Llama-2-7B's shapes and ra
 built directly on the device in bfloat16; LoRA r=8, alpha=16 on q_proj and v_proj
 (``peft``), and a trainable 4-row answer head on the last position initialised from the LM
 head rows (the paper's letter scoring). Inputs are random token ids of a fixed length.
-It needs only torch, transformers, peft and ``swag_lora.posterior`` from this tree.
+It needs only torch, transformers, peft and ``swag_lora.bayes.posterior`` from this tree.
 
 Measured (each a median over repeats; ABBA-interleaved where two settings are compared):
 
@@ -42,7 +42,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO / "src") not in sys.path:
     sys.path.insert(0, str(REPO / "src"))
 
-from swag_lora.posterior import SwagPosterior  # noqa: E402
+from swag_lora.bayes.posterior import SwagPosterior  # noqa: E402
 
 LLAMA2_7B = dict(
     vocab_size=32000,

@@ -52,7 +52,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO / "src") not in sys.path:  # run from a source tree without installing too
     sys.path.insert(0, str(REPO / "src"))
 
-from swag_lora.posterior import SwagPosterior  # noqa: E402
+from swag_lora.bayes.posterior import SwagPosterior  # noqa: E402
 
 MAX_RANK = 5
 BYTES_PER_NUMBER = 4  # float32 state
@@ -238,8 +238,9 @@ def data_dir(given: str | None) -> Path:
 
 
 def load_smollm2(seed: int):
-    from swag_lora.model import MultipleChoiceLM, apply_lora, load_causal_lm
-    from swag_lora.smollm2 import smollm2_path
+    from swag_lora.lm.loading import apply_lora, load_causal_lm
+    from swag_lora.lm.multiple_choice import MultipleChoiceLM
+    from swag_lora.lm.smollm2 import smollm2_path
 
     lm, tokenizer = load_causal_lm(str(smollm2_path()))
     torch.manual_seed(seed)
@@ -248,7 +249,7 @@ def load_smollm2(seed: int):
 
 
 def arc_features(tokenizer, split: str, n: int, root: Path) -> list[dict]:
-    from swag_lora.encoding import encode_rows
+    from swag_lora.lm.encoding import encode_rows
     from swag_lora.tasks import load_task
 
     return encode_rows(list(load_task("arc-easy", split, data_dir=root, limit=n)), tokenizer, "cloze")
@@ -258,7 +259,8 @@ def swag_collector(posterior: SwagPosterior):
     """A function that collects as training does: ``SwagCallback.on_step_end`` with collection
     at every step (finite check included); the bare ``collect`` if the callback is unavailable."""
     try:
-        from swag_lora.training import SwagCallback, SwagSettings
+        from swag_lora.training.callbacks import SwagCallback
+        from swag_lora.training.settings import SwagSettings
 
         callback = SwagCallback(
             posterior, SwagSettings(swag_start_step=0, collect_every_steps=1, max_rank=MAX_RANK)
@@ -376,13 +378,14 @@ def bench_bma(
     deadline: float | None = None,
 ) -> dict:
     """An S-sample SWAG evaluation (drawing included) against S MAP passes, interleaved."""
-    from swag_lora.predictive import fixed_weights, member_log_probs, swag_samples
+    from swag_lora.bayes.predictive import fixed_weights, member_log_probs, swag_samples
+    from swag_lora.bayes.sampling import SamplingOptions
 
     map_vector = posterior.read()
     map_method = fixed_weights("map", posterior, map_vector)
 
     def swag_eval():
-        method = swag_samples(posterior, n_samples, scale=1.0, seed=0)
+        method = swag_samples(posterior, SamplingOptions(n_samples=n_samples, scale=1.0, seed=0))
         return member_log_probs(model, features, collator, method, batch_size=8)
 
     def map_evals():
@@ -588,7 +591,7 @@ def main(argv: list[str] | None = None) -> dict:
         root = data_dir(args.data_dir)
         log("loading SmolLM2-135M-Instruct with LoRA")
         model, tokenizer = load_smollm2(args.seed)
-        from swag_lora.encoding import MultipleChoiceCollator
+        from swag_lora.lm.encoding import MultipleChoiceCollator
 
         collator = MultipleChoiceCollator(tokenizer.pad_token_id, model.n_slots)
         train_features = arc_features(tokenizer, "train", 8 * cfg["train_batches"], root)

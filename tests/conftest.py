@@ -31,7 +31,7 @@ def data_dir() -> Path:
 @pytest.fixture(scope="session")
 def smollm2_dir() -> Path:
     """SmolLM2-135M-Instruct as a safetensors folder (converted once from the packaged GGUF)."""
-    from swag_lora.smollm2 import smollm2_path
+    from swag_lora.lm.smollm2 import smollm2_path
 
     return smollm2_path()
 

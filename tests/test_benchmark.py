@@ -10,7 +10,7 @@ import pytest
 
 from swag_lora import metrics as M
 from swag_lora.benchmark import BenchConfig, BenchConfigError, Driver
-from swag_lora.benchmark_results import RECORD_FIELDS, load_predictions
+from swag_lora.benchmark.results import RECORD_FIELDS, load_predictions
 from tests.conftest import make_tiny_llama
 
 
@@ -39,14 +39,14 @@ class Stop(Exception):
 
 
 def test_driver_runs_the_grid_resumes_after_a_stop_and_reports(tmp_path, tiny_model_dir, data_dir, monkeypatch):
-    import swag_lora.experiment as experiment
+    import swag_lora.benchmark.driver as driver
 
     config = grid(tiny_model_dir, data_dir)
     work, results = tmp_path / "work", tmp_path / "results"
     overrides = {"use_cpu": True, "dataloader_pin_memory": False}
 
     # First attempt: stop (as a kill would) inside the third evaluation group of seed 0.
-    real = experiment.evaluate_run
+    real = driver.evaluate_run
     calls = {"n": 0}
 
     def flaky(*args, **kw):
@@ -55,7 +55,7 @@ def test_driver_runs_the_grid_resumes_after_a_stop_and_reports(tmp_path, tiny_mo
             raise Stop
         return real(*args, **kw)
 
-    monkeypatch.setattr(experiment, "evaluate_run", flaky)
+    monkeypatch.setattr(driver, "evaluate_run", flaky)
     first = Driver(config, work, results, log=lambda s: None, training_overrides=overrides)
     with pytest.raises(Stop):
         first.run()
@@ -66,7 +66,7 @@ def test_driver_runs_the_grid_resumes_after_a_stop_and_reports(tmp_path, tiny_mo
     assert {r["method"] for r in records} >= {"map", "temperature", "swag"}  # written as soon as it exists
 
     # Resume: nothing done is redone; everything else runs.
-    monkeypatch.setattr(experiment, "evaluate_run", real)
+    monkeypatch.setattr(driver, "evaluate_run", real)
     second = Driver(config, work, results, log=lambda s: None, training_overrides=overrides)
     second.run()
     assert not set(second.ran) & set(done_before)
@@ -90,7 +90,7 @@ def test_driver_runs_the_grid_resumes_after_a_stop_and_reports(tmp_path, tiny_mo
     before = json.loads(part.read_text())["swag"]
     wider = grid(tiny_model_dir, data_dir, scale_grid=[1, 4, 8])
     fourth = Driver(wider, work, None, log=lambda s: None, training_overrides=overrides)
-    assert fourth.tune(wider.tasks[0])["scale_grid"] == [1.0, 4.0, 8.0]
+    assert fourth.tuning.tune(wider.tasks[0])["scale_grid"] == [1.0, 4.0, 8.0]
     after = json.loads(part.read_text())["swag"]
     assert set(after) == {"1", "4", "8"} and {k: after[k] for k in before} == before
     assert fourth.ran == ["arc-easy/tuning"]
@@ -124,7 +124,7 @@ def test_driver_runs_the_grid_resumes_after_a_stop_and_reports(tmp_path, tiny_mo
         assert M.expected_calibration_error(np.exp(log_p), preds["labels"], 15) == pytest.approx(r["ece"], abs=1e-5)
 
     # The report regenerates from the results alone (no work folder).
-    from swag_lora.benchmark_report import write_results_report
+    from swag_lora.benchmark.report import write_results_report
 
     out = write_results_report(config, results, tmp_path / "docs" / "results.md", work=None)
     text = out.read_text()

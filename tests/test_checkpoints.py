@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from swag_lora.checkpoints import (
+from swag_lora.training.checkpoints import (
     CheckpointError,
     incomplete_reason,
     invalidate,

@@ -80,7 +80,7 @@ def test_swa_adapter_loads_with_peft_and_equals_posterior_mean(trained_run, tiny
     base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
     swa = PeftModel.from_pretrained(base, trained_run / "swa", is_trainable=True)
     swa_vector = torch.cat([p.detach().reshape(-1) for n, p in swa.named_parameters() if p.requires_grad])
-    from swag_lora.experiment import load_run
+    from swag_lora.runs.load import load_run
 
     run = load_run(trained_run)
     torch.testing.assert_close(swa_vector, run.posterior.mean())

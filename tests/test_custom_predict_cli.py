@@ -135,7 +135,7 @@ def test_predict_from_a_file_and_stdin_matches_evaluate(custom_run, evaluated, q
     assert "with accuracy" in proc.stderr and "thresholds that reach other coverages" in proc.stderr
 
     # the Python function, on records, agrees with the command
-    from swag_lora.predict import predict
+    from swag_lora.prediction.predictor import predict
 
     result = predict(custom_run, records[:5], n_samples=3, seed=0)
     assert [p.id for p in result.predictions] == ids[:5]
@@ -144,7 +144,7 @@ def test_predict_from_a_file_and_stdin_matches_evaluate(custom_run, evaluated, q
 
 
 def test_report_has_selective_prediction_and_zero_shot(custom_run, evaluated, tmp_path):
-    from swag_lora.report import write_report
+    from swag_lora.report.run_report import write_report
 
     text = write_report([custom_run / "eval"], tmp_path).read_text()
     assert "## Selective prediction" in text and "| zero-shot |" in text and "aurc" in text

@@ -13,19 +13,15 @@ import torch
 from transformers import TrainerCallback
 
 from swag_lora import SwagPosterior
-from swag_lora.checkpoints import CheckpointError, incomplete_reason
-from swag_lora.io import ArtifactWriteError, atomic_folder_write
-from swag_lora.model import LoraSettings, MultipleChoiceLM, apply_lora
-from swag_lora.posterior import PosteriorFileError
-from swag_lora.training import (
-    POSTERIOR_FILE,
-    AdapterMismatchError,
-    BaseModelMismatchError,
-    SwagSettings,
-    TrainingDivergedError,
-    load_adapter,
-    save_adapter,
-)
+from swag_lora.bayes.posterior import POSTERIOR_FILE, PosteriorFileError
+from swag_lora.files import ArtifactWriteError, atomic_folder_write
+from swag_lora.lm.adapters import AdapterMismatchError, load_adapter, save_adapter
+from swag_lora.lm.fingerprint import BaseModelMismatchError
+from swag_lora.lm.loading import LoraSettings, apply_lora
+from swag_lora.lm.multiple_choice import MultipleChoiceLM
+from swag_lora.training.callbacks import TrainingDivergedError
+from swag_lora.training.checkpoints import CheckpointError, incomplete_reason
+from swag_lora.training.settings import SwagSettings
 from tests.conftest import make_tiny_llama
 from tests.test_training import make_trainer
 
@@ -129,7 +125,7 @@ def test_failed_posterior_write_is_one_line_and_keeps_the_old_file(tmp_path, mon
             handle.write(b"partial")
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr("swag_lora.posterior.save_file", disk_full)
+    monkeypatch.setattr("swag_lora.bayes.posterior.save_file", disk_full)
     posterior.collect()
     with pytest.raises(ArtifactWriteError) as caught:
         posterior.save(path)
@@ -159,12 +155,12 @@ def test_folder_write_cut_off_midway_changes_nothing(tmp_path, monkeypatch):
     TrainingDivergedError("non-finite training loss (NaN or inf) at step 7"),
 ])
 def test_cli_reports_failures_in_one_line(error, tmp_path, monkeypatch, capsys):
-    from swag_lora import cli
+    from swag_lora.cli import commands as cli_main
 
     def fail(*args, **kwargs):
         raise error
 
-    monkeypatch.setattr("swag_lora.experiment.train_run", fail)
-    assert cli.main(["train", "--output_dir", str(tmp_path / "run")]) == cli.EXIT_USAGE
+    monkeypatch.setattr("swag_lora.cli.train.train_run", fail)
+    assert cli_main.main(["train", "--output_dir", str(tmp_path / "run")]) == cli_main.EXIT_USAGE
     err = capsys.readouterr().err
     assert err == f"swag-lora train: error: {error}\n"

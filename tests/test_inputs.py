@@ -4,16 +4,19 @@ import io
 
 import pytest
 
-from swag_lora.encoding import encode_rows
-from swag_lora.inputs import input_format, read_inputs, rows_from_records
+from swag_lora.lm.encoding import encode_rows
+from swag_lora.prediction.inputs import input_format, read_inputs, rows_from_records
 from swag_lora.tasks import CustomTask, DataFormatError, Row, TaskDefinitionError
 
 
 def config_for(task, definition=None):
+    """The run config of a run trained on ``task`` (as far as inputs look at it)."""
+    from swag_lora.runs.config import RunConfig
+
     train = {"task": task}
     if definition:
         train["definition"] = definition
-    return {"data": {"task": task}, "splits": {"train": train}}
+    return RunConfig.from_dict({"data": {"task": task}, "splits": {"train": train}})
 
 
 def test_builtin_runs_read_question_and_choices_in_their_task_style():

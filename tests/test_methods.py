@@ -8,9 +8,10 @@ import pytest
 import torch
 
 from swag_lora import metrics as M
-from swag_lora.calibration import Tempered, fit_temperature
-from swag_lora.methods import MethodContext, build_method
-from swag_lora.predictive import swag_deviations, swag_samples
+from swag_lora.bayes.predictive import evaluate_predictive, swag_samples
+from swag_lora.bayes.registry import MethodContext, build_method
+from swag_lora.bayes.sampling import SamplingOptions
+from swag_lora.bayes.temperature import Tempered, fit_temperature
 from tests.conftest import make_tiny_llama
 
 
@@ -19,8 +20,9 @@ def tiny_runs(tmp_path_factory, tokenizer, data_dir):
     """Two runs of a tiny Llama on ARC-Easy (seeds 0 and 1), the second attached to the first's model."""
     from transformers import TrainingArguments
 
-    from swag_lora.config import DataArguments, LoraArguments, ModelArguments, SwagArguments
-    from swag_lora.experiment import attach_run, load_run, train_run
+    from swag_lora.runs.arguments import DataArguments, LoraArguments, ModelArguments, SwagArguments
+    from swag_lora.runs.load import attach_run, load_run
+    from swag_lora.runs.train import train_run
 
     root = tmp_path_factory.mktemp("methods")
     model_dir = root / "tiny"
@@ -46,8 +48,7 @@ def tiny_runs(tmp_path_factory, tokenizer, data_dir):
 
 @pytest.fixture(scope="module")
 def test_data(tiny_runs, data_dir):
-    from swag_lora.evaluation import prepare_data
-    from swag_lora.experiment import EvalSpec
+    from swag_lora.evaluation.data import EvalSpec, prepare_data
 
     return prepare_data(tiny_runs[0], EvalSpec("arc-easy", "test", limit=10, data_dir=str(data_dir)))
 
@@ -57,13 +58,19 @@ def predict(ctx, method, data):
 
 
 def context(runs, **kw):
-    from swag_lora.evaluation import make_context
+    from swag_lora.evaluation.harness import make_context
 
-    return make_context(runs, **kw)
+    sampling = {k: kw.pop(k) for k in ("n_samples", "scale", "seed", "antithetic") if k in kw}
+    return make_context(runs, sampling=SamplingOptions(**sampling), **kw)
+
+
+def samples(posterior, n_samples, scale=1.0, seed=0, antithetic=False, deviations=None):
+    options = SamplingOptions(n_samples=n_samples, scale=scale, seed=seed, antithetic=antithetic)
+    return swag_samples(posterior, options, deviations=deviations)
 
 
 def test_attached_run_shares_the_model_and_leaves_the_host_at_its_map(tiny_runs):
-    from swag_lora.experiment import load_run
+    from swag_lora.runs.load import load_run
 
     host, other = tiny_runs
     assert other.model is host.model
@@ -99,14 +106,11 @@ def test_multiswag_of_one_run_equals_swag_with_the_same_samples(tiny_runs, test_
 
 
 def test_temperature_one_equals_map_and_the_fitted_temperature_minimises_validation_nll(tiny_runs, test_data):
-    from swag_lora.predictive import evaluate
-
     run = tiny_runs[0]
     ctx = context([run])
     map_ = build_method("map", ctx)
-    test_data.activate(run.model)
-    _, plain = evaluate(run.model, test_data.features, test_data.collator, map_)
-    _, at_one = evaluate(run.model, test_data.features, test_data.collator, Tempered(map_, 1.0, "map+ts"))
+    _, plain = evaluate_predictive(run.model, test_data.features, test_data.collator, map_)
+    _, at_one = evaluate_predictive(run.model, test_data.features, test_data.collator, Tempered(map_, 1.0, "map+ts"))
     for key in ("acc", "nll", "ece", "brier", "entropy"):
         assert at_one[key] == plain[key], key
     fitted = build_method("temperature", ctx)
@@ -138,7 +142,7 @@ def test_tempering_keeps_absent_choices_absent():
 
 
 def test_mc_dropout_with_rate_zero_equals_map_and_active_dropout_varies_then_restores(tiny_runs, test_data):
-    from swag_lora.mc_dropout import lora_dropout_slots
+    from swag_lora.bayes.mc_dropout import lora_dropout_slots
 
     run = tiny_runs[0]
     map_ = predict(context([run]), build_method("map", context([run])), test_data)
@@ -170,7 +174,7 @@ def test_antithetic_pairs_average_to_the_mean_in_the_linear_part():
             for p in model.parameters():
                 p.add_(torch.randn_like(p) * 0.3)
         posterior.collect()
-    method = swag_samples(posterior, 8, scale=2.0, seed=3, antithetic=True)
+    method = samples(posterior, 8, scale=2.0, seed=3, antithetic=True)
     x = torch.randn(5, 6)
     outputs, vectors = [], []
     for enter in method.members:
@@ -183,22 +187,22 @@ def test_antithetic_pairs_average_to_the_mean_in_the_linear_part():
     with posterior.written(mean):
         at_mean = model(x).detach()
     torch.testing.assert_close(torch.stack(outputs).mean(0), at_mean, rtol=0, atol=1e-5)  # linear model: exact
-    iid = swag_samples(posterior, 8, scale=2.0, seed=3)
+    iid = samples(posterior, 8, scale=2.0, seed=3)
     assert not torch.allclose(torch.stack([e().__enter__() for e in iid.members]).mean(0), mean, atol=1e-3)
     with pytest.raises(ValueError, match="even"):
-        swag_deviations(posterior, 3, antithetic=True)
+        posterior.draw_deviations(3, antithetic=True)
 
 
 def test_samples_are_nested_across_sample_counts(tiny_runs):
     post = tiny_runs[0].posterior
     for antithetic in (False, True):
-        short = swag_deviations(post, 4, seed=2, antithetic=antithetic)
-        long = swag_deviations(post, 8, seed=2, antithetic=antithetic)
+        short = post.draw_deviations(4, seed=2, antithetic=antithetic)
+        long = post.draw_deviations(8, seed=2, antithetic=antithetic)
         for a, b in zip(short, long[:4]):
             torch.testing.assert_close(a, b, rtol=0, atol=0)
     # one δ per sample serves every scale: θ̄ + √s·δ
-    delta = swag_deviations(post, 1, seed=4)[0]
-    method = swag_samples(post, 1, scale=9.0, seed=4)
+    delta = post.draw_deviations(1, seed=4)[0]
+    method = samples(post, 1, scale=9.0, seed=4)
     with method.members[0]() as vector:
         torch.testing.assert_close(vector, post.mean() + 3.0 * delta)
     torch.testing.assert_close(post.sample(scale=9.0, generator=torch.Generator().manual_seed(4)), vector)
@@ -213,11 +217,11 @@ def test_swag_tuned_picks_the_grid_scale_with_lowest_validation_nll_from_one_set
     assert sorted(nll) == list(grid) and tuned.settings["scale"] == min(nll, key=nll.get)
     val = ctx.validation_data()
     for scale in grid:  # each grid value is the same draws at that scale
-        same = swag_samples(run.posterior, 2, scale, seed=1)
+        same = samples(run.posterior, 2, scale, seed=1)
         got = M.negative_log_likelihood(M.average_log_probs(predict(ctx, same, val)), val.labels)
         assert got == pytest.approx(nll[scale], rel=1e-6)
     lp = predict(ctx, tuned, test_data)
-    plain = swag_samples(run.posterior, 2, tuned.settings["scale"], seed=1)
+    plain = samples(run.posterior, 2, tuned.settings["scale"], seed=1)
     np.testing.assert_array_equal(lp, predict(ctx, plain, test_data))
 
 
@@ -240,7 +244,7 @@ def test_planted_perfect_ood_score_has_auroc_and_aupr_one():
 def test_laplace_glm_mean_is_map_and_a_huge_prior_collapses_to_map(tiny_runs, test_data):
     import dataclasses
 
-    from swag_lora.laplace_lora import LaplaceOptions
+    from swag_lora.bayes.laplace import LaplaceOptions
 
     run = tiny_runs[0]
     data = dataclasses.replace(test_data, features=test_data.features[:5])  # one Jacobian per question: keep it small
@@ -250,7 +254,6 @@ def test_laplace_glm_mean_is_map_and_a_huge_prior_collapses_to_map(tiny_runs, te
     assert info["n_fit_examples"] == 24 and info["n_parameters"] == run.posterior.num_parameters
     assert info["prior_method"] == "marglik" and info["prior_precision"] > 0
     map_ = predict(ctx, build_method("map", ctx), data)
-    data.activate(run.model)
     f_mu, f_var = laplace.moments(data.features, data.collator)
     present = np.isfinite(map_[:, 0])
     log_softmax = f_mu - f_mu.max(1, keepdims=True)
@@ -269,7 +272,7 @@ def test_laplace_glm_mean_is_map_and_a_huge_prior_collapses_to_map(tiny_runs, te
 
 
 def test_laplace_prior_chosen_on_validation_is_the_grid_minimum(tiny_runs):
-    from swag_lora.laplace_lora import LaplaceOptions
+    from swag_lora.bayes.laplace import LaplaceOptions
 
     ctx = context(tiny_runs[:1], laplace=LaplaceOptions(prior="validation", prior_grid=(1e-1, 1e2, 1e5), n_samples=4),
                   fit_limit=8)
@@ -280,9 +283,9 @@ def test_laplace_prior_chosen_on_validation_is_the_grid_minimum(tiny_runs):
 
 
 def test_evaluate_methods_writes_ood_metrics_and_multi_run_methods_reuse_saved_members(tiny_runs, data_dir, tmp_path):
-    from swag_lora.evaluation import evaluate_methods, prepare_data
-    from swag_lora.experiment import EvalSpec
-    from swag_lora.io import read_json
+    from swag_lora.evaluation.data import EvalSpec, prepare_data
+    from swag_lora.evaluation.harness import evaluate_methods
+    from swag_lora.files import read_json
 
     specs = [EvalSpec("arc-easy", "test", limit=8, data_dir=str(data_dir)),
              EvalSpec("arc-challenge", "test", limit=6, data_dir=str(data_dir), ood=True)]
@@ -300,7 +303,7 @@ def test_evaluate_methods_writes_ood_metrics_and_multi_run_methods_reuse_saved_m
     assert ood["base_rate"] == pytest.approx(6 / 14) and 0 <= ood["auroc_entropy"] <= 1 and ood["auroc_mi"] is not None
     ens = read_json(tmp_path / "multi" / "arc-challenge" / "test" / "ensemble" / "metrics.json")
     assert ens["n_members"] == 2 and ens["run"].count(" + ") == 1
-    from swag_lora.report import find_records, ood_records
+    from swag_lora.report.records import find_records, ood_records
 
     for entry in ood_records(find_records([tmp_path / "multi"])):  # the report recomputes the same numbers
         saved = ood if entry["method"] == "multiswag" else ens
@@ -319,8 +322,8 @@ def test_evaluate_methods_writes_ood_metrics_and_multi_run_methods_reuse_saved_m
 
 
 def test_sample_study_curves_are_nested_and_reuse_a_saved_swag_evaluation(tiny_runs, test_data, tmp_path):
-    from swag_lora.evaluation import evaluate_methods
-    from swag_lora.sample_study import run_sample_study
+    from swag_lora.evaluation.harness import evaluate_methods
+    from swag_lora.evaluation.sample_study import run_sample_study
 
     run = tiny_runs[0]
     evaluate_methods(context([run], n_samples=6, seed=0), [test_data], ["swag"], tmp_path)
@@ -330,7 +333,7 @@ def test_sample_study_curves_are_nested_and_reuse_a_saved_swag_evaluation(tiny_r
     assert np.array(study["iid"]["nll"]).shape == (2, 5)
     full = M.summarise(arrays["iid_seed1"], test_data.labels)
     assert study["iid"]["nll"][1][-1] == pytest.approx(full["nll"]) and study["iid"]["ece"][1][-1] == pytest.approx(full["ece"])
-    again = predict(context([run]), swag_samples(run.posterior, 5, seed=0), test_data)
+    again = predict(context([run]), samples(run.posterior, 5, seed=0), test_data)
     np.testing.assert_allclose(arrays["iid_seed0"], again, atol=1e-6)
     anti = arrays["antithetic_seed1"]
     assert anti.shape[1] == 4
@@ -344,16 +347,18 @@ def test_unknown_and_multi_run_contexts(tiny_runs):
 
 
 def test_evaluate_run_keeps_its_one_dataset_signature(tiny_runs, data_dir, tmp_path):
-    from swag_lora.experiment import EvalSpec, evaluate_run
+    from swag_lora.evaluation.data import EvalSpec
+    from swag_lora.evaluation.harness import evaluate_run
 
     spec = EvalSpec("arc-easy", "test", limit=4, data_dir=str(data_dir))
-    records = evaluate_run(tiny_runs[0], spec, ["map", "swag"], n_samples=2, output_root=tmp_path, progress=False)
+    records = evaluate_run(tiny_runs[0], spec, ["map", "swag"], SamplingOptions(n_samples=2), output_root=tmp_path,
+                           progress=False)
     assert [r["method"] for r in records] == ["map", "swag"] and records[1]["n_members"] == 2
     assert (tmp_path / "arc-easy" / "test" / "swag" / "log_probs.npy").is_file()
 
 
 def test_temperature_on_top_of_any_method_scales_its_averaged_predictive(tiny_runs, test_data, tmp_path):
-    from swag_lora.evaluation import evaluate_methods
+    from swag_lora.evaluation.harness import evaluate_methods
 
     ctx = context(tiny_runs[:1], n_samples=2, antithetic=True)
     plain, tempered = evaluate_methods(ctx, [test_data], ["swag"], tmp_path, temperature=True)
@@ -374,8 +379,9 @@ def test_attach_run_fills_defaults_of_settings_newer_than_the_run_and_refuses_re
     differs is refused, naming the differing group."""
     import shutil
 
-    from swag_lora.experiment import RUN_CONFIG, RunError, attach_run
-    from swag_lora.io import read_json, write_json
+    from swag_lora.files import read_json, write_json
+    from swag_lora.runs.layout import RUN_CONFIG
+    from swag_lora.runs.load import RunError, attach_run
 
     host = tiny_runs[0]
     old = tmp_path / "old-run"

@@ -3,8 +3,9 @@
 import pytest
 import torch
 
-from swag_lora.encoding import MultipleChoiceCollator, encode_rows
-from swag_lora.model import LoraSettings, MultipleChoiceLM, apply_lora
+from swag_lora.lm.encoding import MultipleChoiceCollator, encode_rows
+from swag_lora.lm.loading import LoraSettings, apply_lora
+from swag_lora.lm.multiple_choice import MultipleChoiceLM
 from swag_lora.tasks import Row
 from tests.conftest import make_tiny_llama, randomise_lora
 

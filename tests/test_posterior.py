@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from swag_lora import SwagPosterior
-from swag_lora.posterior import PosteriorFileError, PosteriorMismatchError
+from swag_lora.bayes.posterior import PosteriorFileError, PosteriorMismatchError
 
 
 class Tiny(nn.Module):

@@ -9,10 +9,10 @@ import subprocess
 import pytest
 
 from swag_lora import __version__
+from swag_lora.bayes.posterior import FORMAT_VERSION
 from swag_lora.cli import main
-from swag_lora.experiment import load_run
-from swag_lora.posterior import FORMAT_VERSION
-from swag_lora.provenance import (
+from swag_lora.runs.load import load_run
+from swag_lora.runs.provenance import (
     IncompatibleRunError,
     check_compatible,
     git_revision,

@@ -4,8 +4,9 @@ import pytest
 import torch
 
 from swag_lora import SwagPosterior
-from swag_lora.encoding import MultipleChoiceCollator, encode_rows
-from swag_lora.model import MultipleChoiceLM, apply_lora, load_causal_lm
+from swag_lora.lm.encoding import MultipleChoiceCollator, encode_rows
+from swag_lora.lm.loading import apply_lora, load_causal_lm
+from swag_lora.lm.multiple_choice import MultipleChoiceLM
 
 pytestmark = pytest.mark.real_model
 

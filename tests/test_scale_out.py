@@ -23,7 +23,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from swag_lora.checkpoints import incomplete_reason, list_checkpoints
+from swag_lora.training.checkpoints import incomplete_reason, list_checkpoints
 from tests.conftest import make_tiny_llama
 
 WORKERS = Path(__file__).parent / "workers"

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from swag_lora import metrics as M
-from swag_lora.selective import (
+from swag_lora.metrics.selective import (
     answered,
     aurc,
     coverage_thresholds,

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from swag_lora.stats import paired_bootstrap
+from swag_lora.metrics.bootstrap import paired_bootstrap
 
 
 def test_identical_methods_have_zero_difference_and_zero_width():

@@ -154,8 +154,9 @@ def test_resolving_task_arguments(tmp_path, monkeypatch):
         resolve_task("custom", {})
     with pytest.raises(TaskDefinitionError, match="task 'custom' needs its definition"):
         load_task("custom", "test")
-    config = {"data": {"task": "custom"}, "splits": {"train": {"task": "custom", "definition": task.to_dict()}}}
-    assert run_task(config, "custom") == task and run_task(config, "arc-easy") == "arc-easy"
+    definition = task.to_dict()
+    assert run_task("custom", definition, "custom") == task and run_task("arc-easy", definition, "custom") == "arc-easy"
+    assert run_task("custom", None, "arc-easy") == "custom"  # a run of a built-in task has no custom task
 
 
 @pytest.mark.parametrize(

@@ -8,16 +8,15 @@ import torch
 from transformers import TrainerCallback, TrainingArguments
 
 from swag_lora import SwagPosterior
-from swag_lora.encoding import MultipleChoiceCollator, encode_rows
-from swag_lora.model import LoraSettings, MultipleChoiceLM, apply_lora
-from swag_lora.predictive import evaluate, fixed_weights, swag_samples
-from swag_lora.training import (
-    POSTERIOR_FILE,
-    SwagSettings,
-    SwagTrainer,
-    compute_eval_metrics,
-    swag_lr_multiplier,
-)
+from swag_lora.bayes.posterior import POSTERIOR_FILE
+from swag_lora.bayes.predictive import evaluate_predictive, fixed_weights, swag_samples
+from swag_lora.bayes.sampling import SamplingOptions
+from swag_lora.lm.encoding import MultipleChoiceCollator, encode_rows
+from swag_lora.lm.loading import LoraSettings, apply_lora
+from swag_lora.lm.multiple_choice import MultipleChoiceLM
+from swag_lora.training.schedule import swag_lr_multiplier
+from swag_lora.training.settings import SwagSettings
+from swag_lora.training.trainer import SwagTrainer, compute_eval_metrics
 
 
 def make_trainer(tmp_path, tokenizer, lm, rows, swag, eval_rows=None, **args):
@@ -141,13 +140,13 @@ def test_end_to_end_tiny_model_arc_easy(tmp_path, tokenizer, tiny_llama, arc_tra
     methods = [
         fixed_weights("map", post, best.best_vector),
         fixed_weights("swa", post, post.mean()),
-        swag_samples(post, n_samples=4, scale=1.0, seed=0),
-        swag_samples(post, n_samples=4, scale=1.0, seed=0, diag_only=True),
+        swag_samples(post, SamplingOptions(n_samples=4, scale=1.0, seed=0)),
+        swag_samples(post, SamplingOptions(n_samples=4, scale=1.0, seed=0, diag_only=True)),
     ]
     before = post.read()
     results = {}
     for method in methods:
-        log_probs, summary = evaluate(model, features, collator, method, batch_size=16)
+        log_probs, summary = evaluate_predictive(model, features, collator, method, batch_size=16)
         assert log_probs.shape == (32, len(method), 5)
         for key in ("acc", "nll", "ece", "brier", "mce", "entropy", "mutual_information"):
             assert np.isfinite(summary[key]), (method.name, key)

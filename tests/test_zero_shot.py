@@ -5,12 +5,14 @@ import copy
 import pytest
 import torch
 
-from swag_lora.encoding import MultipleChoiceCollator, encode_rows
-from swag_lora.methods import METHODS, method_label
-from swag_lora.model import LoraSettings, MultipleChoiceLM, apply_lora
-from swag_lora.predictive import member_log_probs
+from swag_lora.bayes.names import method_label
+from swag_lora.bayes.predictive import member_log_probs
+from swag_lora.bayes.registry import METHODS
+from swag_lora.bayes.zero_shot import base_model, zero_shot
+from swag_lora.lm.encoding import MultipleChoiceCollator, encode_rows
+from swag_lora.lm.loading import LoraSettings, apply_lora
+from swag_lora.lm.multiple_choice import MultipleChoiceLM
 from swag_lora.tasks import Row
-from swag_lora.zero_shot import base_model, zero_shot
 from tests.conftest import make_tiny_llama, randomise_lora
 
 ROWS = [
@@ -27,7 +29,7 @@ def test_zero_shot_is_the_base_model_and_fine_tuning_comes_back(tokenizer, mode)
     randomise_lora(model, std=0.2)  # "fine-tuned": LoRA and, in letter mode, the answer head moved
     features = encode_rows(ROWS, tokenizer, mode)
     collator = MultipleChoiceCollator(tokenizer.pad_token_id, 4)
-    method = zero_shot(model, tokenizer)
+    method = zero_shot(model)
     assert method.name == "zero-shot" and len(method) == 1 and method.settings == {"n_samples": 1}
 
     tuned = member_log_probs(model, features, collator, _identity(), 2)
@@ -48,7 +50,7 @@ def test_base_model_restores_the_head_after_an_error(tokenizer):
     before = model.answer_head.weight.detach().clone()
     lora_layers = [m for m in model.modules() if isinstance(m, BaseTunerLayer)]
     with pytest.raises(RuntimeError, match="boom"):
-        with base_model(model, tokenizer):
+        with base_model(model):
             assert not torch.equal(model.answer_head.weight, before)
             assert lora_layers and all(m.disable_adapters is True for m in lora_layers)
             raise RuntimeError("boom")
@@ -65,6 +67,6 @@ def _identity():
     """A one-member method that leaves the model as it is."""
     from contextlib import nullcontext
 
-    from swag_lora.predictive import Method
+    from swag_lora.bayes.predictive import Method
 
     return Method("as-is", [nullcontext], {"n_samples": 1})

@@ -16,9 +16,26 @@ import os
 import numpy as np
 import torch
 import torch.distributed as dist
+from accelerate import PartialState
 from torch import nn
+from torch.distributed.fsdp import FullyShardedDataParallel
+from torch.distributed.tensor import DTensor, distribute_tensor
 
-from .posterior import ParameterGather
+__all__ = [
+    "any_across_processes",
+    "barrier",
+    "clean_name",
+    "init_from_env",
+    "is_distributed",
+    "is_main_process",
+    "parameter_gather",
+    "rank",
+    "sharding_kind",
+    "sum_across_processes",
+    "unwrap",
+    "world_size",
+]
+
 
 # Name segments that wrappers insert into parameter names.
 _WRAPPER_SEGMENTS = ("_fsdp_wrapped_module.", "_checkpoint_wrapped_module.", "_orig_mod.")
@@ -56,8 +73,6 @@ def init_from_env() -> torch.device | None:
     """
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return None
-    from accelerate import PartialState
-
     return PartialState(cpu=not torch.cuda.is_available()).device
 
 
@@ -117,18 +132,10 @@ def _resolve(root: nn.Module, names: list[str]) -> list[torch.Tensor]:
 
 
 def _is_dtensor(p: torch.Tensor) -> bool:
-    try:
-        from torch.distributed.tensor import DTensor
-    except ImportError:  # pragma: no cover - old torch
-        return False
     return isinstance(p, DTensor)
 
 
 def _fsdp1_modules(root: nn.Module) -> list[nn.Module]:
-    try:
-        from torch.distributed.fsdp import FullyShardedDataParallel
-    except ImportError:  # pragma: no cover
-        return []
     return [m for m in root.modules() if isinstance(m, FullyShardedDataParallel)]
 
 
@@ -147,8 +154,8 @@ def sharding_kind(root: nn.Module, names: list[str]) -> str:
     return "none"
 
 
-def parameter_gather(root: nn.Module, names: list[str], shapes: list[tuple[int, ...]]) -> ParameterGather | None:
-    """A :class:`~swag_lora.posterior.ParameterGather` for the parameters ``names`` (full
+def parameter_gather(root: nn.Module, names: list[str], shapes: list[tuple[int, ...]]):
+    """A :class:`~swag_lora.bayes.posterior.ParameterGather` for the parameters ``names`` (full
     shapes ``shapes``) of ``root`` as sharded now, or ``None`` when they are whole on every
     process.
 
@@ -181,8 +188,6 @@ class _Fsdp1Gather:
         self.full_shapes = [tuple(s) for s in shapes]
 
     def _visit(self, writeback: bool, visit) -> None:
-        from torch.distributed.fsdp import FullyShardedDataParallel
-
         done = [False] * len(self.params)
         for unit in self.units:  # every process visits every unit, in the same order
             with FullyShardedDataParallel.summon_full_params(unit, recurse=False, writeback=writeback):
@@ -219,8 +224,6 @@ class _DTensorGather:
 
     @torch.no_grad()
     def write(self, tensors: list[torch.Tensor]) -> None:
-        from torch.distributed.tensor import distribute_tensor
-
         for p, tensor in zip(self.params, tensors):
             if _is_dtensor(p):
                 tensor = tensor.to(device=p.device, dtype=p.dtype)
@@ -238,14 +241,14 @@ class _ZeroGather:
         self.params = params
 
     def read(self) -> list[torch.Tensor]:
-        import deepspeed
+        import deepspeed  # optional: only under DeepSpeed ZeRO-3, where it is installed
 
         with deepspeed.zero.GatheredParameters(self.params, modifier_rank=None):
             return [p.detach().clone() for p in self.params]
 
     @torch.no_grad()
     def write(self, tensors: list[torch.Tensor]) -> None:
-        import deepspeed
+        import deepspeed  # optional: only under DeepSpeed ZeRO-3, where it is installed
 
         with deepspeed.zero.GatheredParameters(self.params, modifier_rank=0):
             for p, tensor in zip(self.params, tensors):

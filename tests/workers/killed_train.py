@@ -12,8 +12,8 @@ import os
 import signal
 import sys
 
+from swag_lora.bayes.posterior import SwagPosterior
 from swag_lora.cli import main
-from swag_lora.posterior import SwagPosterior
 
 KILL_AT = int(sys.argv[1])
 _save = SwagPosterior.save

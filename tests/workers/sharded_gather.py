@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from swag_lora import SwagPosterior  # noqa: E402
 from swag_lora.distributed import parameter_gather, sharding_kind  # noqa: E402
-from swag_lora.model import LoraSettings, apply_lora  # noqa: E402
+from swag_lora.lm.loading import LoraSettings, apply_lora  # noqa: E402
 from tests.conftest import make_tiny_llama, randomise_lora  # noqa: E402
 
 

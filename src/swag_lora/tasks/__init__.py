@@ -6,10 +6,12 @@ file or a :class:`CustomTask`, your own data with a column mapping); ``list_task
 tasks; ``format_cloze`` / ``format_letter`` turn a row into a prompt for either scoring mode.
 """
 
-from .base import ClozePrompt, LetterPrompt, PromptParts, Row
-from .custom import ColumnMapping, CustomTask, TaskDefinitionError
-from .errors import DataFormatError, DataNotFoundError, UnknownTaskError
-from .loading import ENV_VAR, TaskSplit, load_task
+from .base import ClozePrompt, LetterPrompt, PromptParts, Row, TaskSplit
+from .columns import ColumnMapping
+from .custom import CustomTask
+from .errors import DataFormatError, DataNotFoundError, TaskDefinitionError, UnknownTaskError
+from .hub import ENV_VAR
+from .loading import load_task
 from .prompts import (
     ChatFormat,
     ClozeTemplate,

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..errors import SwagLoraError
 
-class UnknownTaskError(ValueError):
+__all__ = ["DataFormatError", "DataNotFoundError", "TaskDefinitionError", "UnknownTaskError", "Where"]
+
+
+class UnknownTaskError(SwagLoraError, ValueError):
     """A task name that the registry does not know; the message lists the known ones."""
 
 
-class DataNotFoundError(FileNotFoundError):
+class DataNotFoundError(SwagLoraError, FileNotFoundError):
     """No data where the task looked for it; the message says what was looked for, and where."""
+
+
+class TaskDefinitionError(SwagLoraError, ValueError):
+    """A custom task definition that cannot work: the message names the option and the reason."""
 
 
 @dataclass(frozen=True)
@@ -38,7 +46,7 @@ class Where:
         return DataFormatError(reason, path=self.path, line=self.line, record=self.record, field=field)
 
 
-class DataFormatError(ValueError):
+class DataFormatError(SwagLoraError, ValueError):
     """A malformed row or file. ``str()`` names the file, the line or record, and the field.
 
     Attributes ``path``, ``line`` (1-based, or ``None``), ``record`` (0-based, or ``None``),

@@ -5,122 +5,28 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from .base import Row
-from .errors import DataFormatError, DataNotFoundError, Where
+from .base import BadRowCollector, Row, TaskSplit
+from .custom import CUSTOM, CustomTask, is_task_file
+from .errors import DataFormatError, DataNotFoundError, TaskDefinitionError, Where
+from .hub import ENV_VAR, hub_dataset
 from .parsing import parse_boolq, parse_mmlu_csv, parse_mmlu_record, parse_multiple_choice, parse_winogrande
 from .readers import reader_for
 from .registry import SPLITS, SourceFile, TaskSpec, get_task
 from .splits import carve, draw_subset
 
-#: Environment variable naming the default data root (a folder of per-task folders).
-ENV_VAR = "SWAG_LORA_DATA"
+__all__ = [
+    "SOURCES",
+    "find_local_data",
+    "find_local_folder",
+    "load_task",
+]
+
+
 SOURCES = ("auto", "local", "hub")
-_MAX_PROBLEMS = 20
-
-
-class TaskSplit(Sequence[Row]):
-    """The rows of one split of a task, with where they came from.
-
-    A read-only sequence of :class:`Row`. ``source`` is ``"local:<path>"`` or
-    ``"hub:<name>/<config>/<split>"``; ``rule`` says in words which file or hub split served
-    the split and how (whole, carved, or less a carve); ``available`` is the split's size before
-    a ``limit`` subset; ``skipped`` counts bad rows left out on request, and ``problems`` holds
-    the first messages about them. ``definition`` is a custom task's definition
-    (:meth:`~swag_lora.tasks.custom.CustomTask.to_dict`), ``None`` for a built-in task.
-    """
-
-    def __init__(
-        self,
-        rows: Iterable[Row],
-        *,
-        task: str,
-        split: str,
-        source: str,
-        rule: str,
-        available: int,
-        limit: int | None = None,
-        subset_seed: int = 0,
-        skipped: int = 0,
-        problems: Sequence[str] = (),
-        definition: dict | None = None,
-    ) -> None:
-        self._rows = tuple(rows)
-        self.definition = definition
-        self.task = task
-        self.split = split
-        self.source = source
-        self.rule = rule
-        self.available = available
-        self.limit = limit
-        self.subset_seed = subset_seed
-        self.skipped = skipped
-        self.problems = tuple(problems)
-
-    def __len__(self) -> int:
-        return len(self._rows)
-
-    def __getitem__(self, index):
-        return self._rows[index]
-
-    def __iter__(self) -> Iterator[Row]:
-        return iter(self._rows)
-
-    def __repr__(self) -> str:
-        return (
-            f"TaskSplit(task={self.task!r}, split={self.split!r}, size={self.size}, source={self.source!r})"
-        )
-
-    @property
-    def rows(self) -> tuple[Row, ...]:
-        return self._rows
-
-    @property
-    def size(self) -> int:
-        return len(self._rows)
-
-    @property
-    def max_choices(self) -> int:
-        """The largest number of choices of any row (the answer head's width)."""
-        return max((len(row.choices) for row in self._rows), default=0)
-
-    def to_dict(self) -> dict:
-        """Provenance for a run's config: task, split, source, rule, sizes (and a custom task's
-        definition); no rows."""
-        out = {
-            "task": self.task,
-            "split": self.split,
-            "source": self.source,
-            "rule": self.rule,
-            "size": self.size,
-            "available": self.available,
-            "limit": self.limit,
-            "subset_seed": self.subset_seed,
-            "skipped": self.skipped,
-            "max_choices": self.max_choices,
-        }
-        if self.definition is not None:
-            out["definition"] = self.definition
-        return out
-
-
-@dataclass
-class _Collector:
-    """Raises a bad row's error, or counts it when bad rows are to be skipped."""
-
-    skip: bool
-    skipped: int = 0
-    problems: list[str] = field(default_factory=list)
-
-    def bad(self, error: DataFormatError) -> None:
-        if not self.skip:
-            raise error
-        self.skipped += 1
-        if len(self.problems) < _MAX_PROBLEMS:
-            self.problems.append(str(error))
 
 
 @dataclass
@@ -153,8 +59,6 @@ def load_task(
     ``name`` may also be a custom task: a task file (``"my_task.yaml"``) or a
     :class:`~swag_lora.tasks.custom.CustomTask` (``data_dir`` and ``source`` do not apply to it).
     """
-    from .custom import CUSTOM, CustomTask, TaskDefinitionError, is_task_file
-
     if isinstance(name, CustomTask) or is_task_file(name):
         task = name if isinstance(name, CustomTask) else CustomTask.from_file(name)
         return task.load(split, limit=limit, subset_seed=subset_seed, skip_bad_rows=skip_bad_rows)
@@ -184,7 +88,7 @@ def load_task(
             )
 
     rule = spec.splits[split]
-    collector = _Collector(skip_bad_rows)
+    collector = BadRowCollector(skip_bad_rows)
     source_file = spec.file(rule.file)
     if folder is not None:
         loaded = _load_local(spec, source_file, folder, collector)
@@ -292,7 +196,7 @@ def _parse(
 def _rows_of(
     spec: TaskSpec,
     items: Iterable[tuple[Where, object]],
-    collector: _Collector,
+    collector: BadRowCollector,
     seen: dict[str, Where],
     *,
     key: str,
@@ -321,7 +225,7 @@ def _rows_of(
     return rows, index
 
 
-def _load_local(spec: TaskSpec, source_file: SourceFile, folder: Path, collector: _Collector) -> _Loaded:
+def _load_local(spec: TaskSpec, source_file: SourceFile, folder: Path, collector: BadRowCollector) -> _Loaded:
     subjects = spec.subjects or ("",)
     rows: list[Row] = []
     used_patterns: list[str] = []
@@ -364,31 +268,14 @@ def _load_local(spec: TaskSpec, source_file: SourceFile, folder: Path, collector
     return _Loaded(rows, f"local:{where}", description)
 
 
-def _hub_dataset(name: str, config: str | None, split: str):
-    """A split from the Hugging Face hub (needs network access or the ``datasets`` cache)."""
-    import datasets
-
-    try:
-        if config is None:
-            return datasets.load_dataset(name, split=split)
-        return datasets.load_dataset(name, config, split=split)
-    except Exception as err:
-        if hasattr(err, "add_note"):
-            err.add_note(
-                f"swag_lora.tasks: could not load {name} ({config or 'default'}, {split}) from the hub; "
-                f"to read a local copy pass data_dir or set {ENV_VAR}"
-            )
-        raise
-
-
-def _load_hub(spec: TaskSpec, source_file: SourceFile, collector: _Collector) -> _Loaded:
+def _load_hub(spec: TaskSpec, source_file: SourceFile, collector: BadRowCollector) -> _Loaded:
     split = source_file.hub_split
     rows: list[Row] = []
     seen: dict[str, Where] = {}
     configs = spec.subjects or (spec.hub_config,)
     for config in configs:
         label = f"{spec.hub_name}/{config or 'default'}/{split}"
-        dataset = _hub_dataset(spec.hub_name, config, split)
+        dataset = hub_dataset(spec.hub_name, config, split)
         items = ((Where(f"hub:{label}", record=i), record) for i, record in enumerate(dataset))
         more, _ = _rows_of(
             spec, items, collector, seen, key=source_file.key, subject=config if spec.subjects else ""
@@ -399,3 +286,15 @@ def _load_hub(spec: TaskSpec, source_file: SourceFile, collector: _Collector) ->
     else:
         source = f"hub:{spec.hub_name}/<{len(configs)} subjects>/{split}"
     return _Loaded(rows, source, f"hub split {split}")
+
+
+def find_local_data() -> str | None:
+    """``$SWAG_LORA_DATA``, else a ``shared/data`` folder beside or inside the current folder, else
+    None (the hub)."""
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return env
+    for candidate in (Path.cwd().parent / "shared" / "data", Path.cwd() / "shared" / "data"):
+        if candidate.is_dir():
+            return str(candidate)
+    return None

@@ -3,6 +3,17 @@ as grouped in the MMLU paper's release; and the task names that select subjects.
 
 from __future__ import annotations
 
+__all__ = [
+    "GROUPS",
+    "HUMANITIES",
+    "OTHER",
+    "SOCIAL_SCIENCES",
+    "STEM",
+    "SUBJECTS",
+    "parse_selection",
+]
+
+
 STEM = (
     "abstract_algebra",
     "astronomy",
@@ -77,14 +88,6 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "other": OTHER,
 }
 SUBJECTS: tuple[str, ...] = tuple(sorted(STEM + HUMANITIES + SOCIAL_SCIENCES + OTHER))
-
-
-def category_of(subject: str) -> str:
-    """The standard category of a subject (a key of :data:`GROUPS`)."""
-    for name, members in GROUPS.items():
-        if subject in members:
-            return name
-    raise KeyError(subject)
 
 
 def _normalise(part: str) -> str:

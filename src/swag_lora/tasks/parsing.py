@@ -13,24 +13,34 @@ ends OBQA and MMLU choices with "."); ``choice_labels`` (the labels as released)
 from __future__ import annotations
 
 import string
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from .base import Row
 from .errors import Where
 
+__all__ = [
+    "BOOLQ_CHOICES",
+    "MMLU_LETTERS",
+    "kind_of",
+    "parse_boolq",
+    "parse_mmlu_csv",
+    "parse_mmlu_record",
+    "parse_multiple_choice",
+    "parse_winogrande",
+]
+
+
 MMLU_LETTERS = ("A", "B", "C", "D")
 BOOLQ_CHOICES = ("yes", "no")
 
-Parser = Callable[..., Row]
-
-
 def _object(record: object, where: Where) -> Mapping:
     if not isinstance(record, Mapping):
-        raise where.fail("<record>", f"expected a JSON object, found {_kind(record)}")
+        raise where.fail("<record>", f"expected a JSON object, found {kind_of(record)}")
     return record
 
 
-def _kind(value: object) -> str:
+def kind_of(value: object) -> str:
+    """How an error message names the JSON kind of ``value`` ("a string", "a list", "null", ...)."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -54,7 +64,7 @@ def _field(record: Mapping, key: str, where: Where, path: str | None = None) -> 
 
 def _text(value: object, where: Where, path: str) -> str:
     if not isinstance(value, str):
-        raise where.fail(path, f"expected a string, found {_kind(value)}")
+        raise where.fail(path, f"expected a string, found {kind_of(value)}")
     if not value.strip():
         raise where.fail(path, "empty text")
     return value.strip()
@@ -62,7 +72,7 @@ def _text(value: object, where: Where, path: str) -> str:
 
 def _list(value: object, where: Where, path: str) -> Sequence:
     if not isinstance(value, (list, tuple)):
-        raise where.fail(path, f"expected a list, found {_kind(value)}")
+        raise where.fail(path, f"expected a list, found {kind_of(value)}")
     return value
 
 
@@ -118,7 +128,7 @@ def parse_multiple_choice(
                 path = f"question.choices[{i}]"
                 if not isinstance(choice, Mapping):
                     raise where.fail(
-                        path, f"expected an object with 'text' and 'label', found {_kind(choice)}"
+                        path, f"expected an object with 'text' and 'label', found {kind_of(choice)}"
                     )
                 texts.append(_text(_field(choice, "text", where, path + ".text"), where, path + ".text"))
                 labels.append(_text(_field(choice, "label", where, path + ".label"), where, path + ".label"))
@@ -129,7 +139,7 @@ def parse_multiple_choice(
             question = _text(raw, where, "question")
             texts, labels = _hf_choices(rec, where)
         else:
-            raise where.fail("question", f"expected a string or an object with 'stem', found {_kind(raw)}")
+            raise where.fail("question", f"expected a string or an object with 'stem', found {kind_of(raw)}")
     if isinstance(rec.get("question_concept"), str):
         meta["concept"] = rec["question_concept"]
     answer = _text(_field(rec, "answerKey", where), where, "answerKey")
@@ -142,7 +152,7 @@ def _hf_choices(rec: Mapping, where: Where) -> tuple[list[str], list[str]]:
     choices = _field(rec, "choices", where)
     if not isinstance(choices, Mapping):
         raise where.fail(
-            "choices", f"expected an object with 'text' and 'label' lists, found {_kind(choices)}"
+            "choices", f"expected an object with 'text' and 'label' lists, found {kind_of(choices)}"
         )
     raw_texts = _list(_field(choices, "text", where, "choices.text"), where, "choices.text")
     raw_labels = _list(_field(choices, "label", where, "choices.label"), where, "choices.label")
@@ -186,7 +196,7 @@ def parse_boolq(record: object, where: Where, *, task: str, fallback_id: str | N
     elif "idx" in rec:
         idx = rec["idx"]
         if not isinstance(idx, int) or isinstance(idx, bool):
-            raise where.fail("idx", f"expected an integer, found {_kind(idx)}")
+            raise where.fail("idx", f"expected an integer, found {kind_of(idx)}")
         row_id = str(idx)
     elif fallback_id is not None:
         row_id = fallback_id
@@ -208,7 +218,7 @@ def parse_mmlu_csv(fields: object, where: Where, *, task: str, subject: str, row
     """One row of MMLU's headerless CSV: question, A, B, C, D, answer letter."""
     names = ("question", *MMLU_LETTERS, "answer")
     if not isinstance(fields, (list, tuple)):
-        raise where.fail("<row>", f"expected CSV fields, found {_kind(fields)}")
+        raise where.fail("<row>", f"expected CSV fields, found {kind_of(fields)}")
     if len(fields) != len(names):
         raise where.fail("<row>", f"expected 6 fields (question, A, B, C, D, answer), found {len(fields)}")
     question = _text(fields[0], where, "question")
@@ -241,7 +251,7 @@ def parse_mmlu_record(record: object, where: Where, *, task: str, subject: str, 
     elif isinstance(answer, str):
         label = _label_index(answer.strip(), letters, where, "answer")
     else:
-        raise where.fail("answer", f"expected an index or a letter, found {_kind(answer)}")
+        raise where.fail("answer", f"expected an index or a letter, found {kind_of(answer)}")
     if "subject" in rec and rec["subject"] not in (None, ""):
         subject = _text(rec["subject"], where, "subject")
     meta = {

@@ -21,6 +21,25 @@ from dataclasses import dataclass
 
 from .base import ClozePrompt, LetterPrompt, PromptParts, Row
 
+__all__ = [
+    "CLOZE_HEAD",
+    "CLOZE_TAIL",
+    "DEFAULT_CLOZE",
+    "DEFAULT_LETTER",
+    "LETTERS",
+    "LETTER_HEAD",
+    "ChatFormat",
+    "ClozeTemplate",
+    "EncodedCloze",
+    "KeepEndParts",
+    "LetterTemplate",
+    "encode_cloze",
+    "encode_prompt",
+    "format_cloze",
+    "format_letter",
+]
+
+
 CLOZE_HEAD = "Question: "
 CLOZE_TAIL = "\nAnswer:"
 LETTER_HEAD = "Select one of the choices that answers the following question: "

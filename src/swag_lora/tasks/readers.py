@@ -17,6 +17,17 @@ from pathlib import Path
 
 from .errors import DataFormatError, Where
 
+__all__ = [
+    "jsonl_records",
+    "read_csv",
+    "read_csv_records",
+    "read_json",
+    "read_jsonl",
+    "read_parquet",
+    "reader_for",
+]
+
+
 _JSON_SPACE = re.compile(r"[ \t\n\r]*")
 
 Item = tuple[Where, object]
@@ -114,7 +125,7 @@ def read_parquet(path: str | Path) -> Iterator[Item]:
     """Rows of a parquet file as dicts, located by record index."""
     name = str(path)
     try:
-        import pyarrow.parquet as pq
+        import pyarrow.parquet as pq  # optional: only parquet files need it (it comes with datasets)
 
         table = pq.read_table(path)
     except Exception as err:  # pyarrow raises several unrelated types for a damaged file

@@ -15,6 +15,20 @@ from functools import lru_cache
 from . import mmlu
 from .errors import UnknownTaskError
 
+__all__ = [
+    "CARVE_FRACTION",
+    "CARVE_SEED",
+    "MMLU_GROUP_NAMES",
+    "SPLITS",
+    "SourceFile",
+    "SplitRule",
+    "TaskSpec",
+    "get_task",
+    "hf_layout",
+    "list_tasks",
+]
+
+
 SPLITS = ("train", "validation", "test")
 CARVE_FRACTION = 0.1
 CARVE_SEED = 0

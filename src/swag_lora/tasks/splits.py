@@ -14,6 +14,14 @@ from collections.abc import Sequence
 
 from .base import Row
 
+__all__ = [
+    "carve",
+    "carve_size",
+    "draw_subset",
+    "fingerprint",
+]
+
+
 
 def fingerprint(row: Row) -> str:
     """A digest of what a row asks: question, choices and passage (not its id or label)."""

@@ -1,0 +1,145 @@
+"""The calibration benchmark's grid, from one YAML file: :class:`BenchConfig`, validated."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import yaml
+
+from ..bayes.posterior import DEFAULT_MAX_RANK
+from ..bayes.registry import METHODS
+from ..errors import SwagLoraError
+from ..lm.loading import DEFAULT_LORA
+from ..lm.smollm2 import SMOLLM2_ALIAS
+
+__all__ = ["BenchConfig", "BenchConfigError", "TaskGrid"]
+
+CONFIG_KEYS_HELP = "see bench/calibration.yaml for every key"
+
+
+class BenchConfigError(SwagLoraError, ValueError):
+    """The benchmark config file is missing a key, has an unknown one, or a bad value."""
+
+
+@dataclass
+class TaskGrid:
+    """One task of the grid: subset sizes (seeded, the same questions for every seed), the
+    OOD datasets (``TASK:SPLIT:LIMIT``) its runs are also evaluated on, and whether cloze
+    scores are length-normalised for it."""
+
+    name: str
+    train: int
+    validation: int
+    test: int
+    ood: list[str] = field(default_factory=list)
+    length_normalize: bool = False
+
+
+@dataclass
+class BenchConfig:
+    """Everything the grid depends on; every size is a value here so a larger machine can run
+    the paper's scale from the same driver."""
+
+    tasks: list[TaskGrid]
+    model: str = SMOLLM2_ALIAS
+    scoring: str = "cloze"
+    max_length: int = 512
+    lora_r: int = DEFAULT_LORA.r
+    lora_alpha: int = DEFAULT_LORA.lora_alpha
+    lora_dropout: float = DEFAULT_LORA.lora_dropout
+    lora_target_modules: list[str] = field(default_factory=lambda: list(DEFAULT_LORA.target_modules))
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    subset_seed: int = 0
+    data_dir: str | None = None
+    threads: int | None = None
+    batch_size: int = 8
+    eval_batch_size: int = 16
+    # MAP phase
+    learning_rate: float = 1e-3
+    warmup_ratio: float = 0.06
+    map_epochs: float = 3
+    # SWAG phase, branched from the MAP adapter
+    swag_epochs: float = 2
+    swag_learning_rates: list[float] = field(default_factory=lambda: [1e-4, 3e-4, 1e-3])
+    collections_per_epoch: int = 4
+    max_rank: int = DEFAULT_MAX_RANK
+    # tuning on validation (one seed)
+    tune_seed: int = 0
+    tune_samples: int = 5
+    scale_grid: list[float] = field(default_factory=lambda: [1.0, 3.0, 10.0, 30.0])
+    # fixed choices instead of tuning: {task: {"swag_learning_rate": x, "scale": y}}
+    choices: dict = field(default_factory=dict)
+    # evaluation
+    n_samples: int = 10
+    scale: float = 1.0
+    mc_dropout_samples: int = 5
+    laplace_fit_limit: int | None = None
+    laplace_samples: int = 100
+    ece_bins: int = 15
+    sample_seed: int = 0
+    methods: list[str] = field(default_factory=lambda: [
+        "zero-shot", "map", "swa", "swag", "swag-tuned", "mc-dropout", "temperature", "laplace", "ensemble",
+        "multiswag"])
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> BenchConfig:
+        """Validate ``raw`` (a parsed YAML/JSON file): unknown keys and bad values are errors."""
+        if not isinstance(raw, dict):
+            raise BenchConfigError(f"the config must be a mapping of keys to values; {CONFIG_KEYS_HELP}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise BenchConfigError(f"unknown config key(s) {', '.join(unknown)}; {CONFIG_KEYS_HELP}")
+        if "tasks" not in raw or not raw["tasks"]:
+            raise BenchConfigError("the config needs `tasks`: a mapping TASK -> {train, validation, test, ood}")
+        tasks = []
+        for name, spec in raw["tasks"].items():
+            spec = dict(spec or {})
+            missing = [k for k in ("train", "validation", "test") if k not in spec]
+            extra = sorted(set(spec) - {"train", "validation", "test", "ood", "length_normalize"})
+            if missing or extra:
+                raise BenchConfigError(f"task {name}: " + (f"missing {', '.join(missing)}" if missing else "")
+                                       + ("; " if missing and extra else "")
+                                       + (f"unknown key(s) {', '.join(extra)}" if extra else ""))
+            for key in ("train", "validation", "test"):
+                if not isinstance(spec[key], int) or spec[key] < 1:
+                    raise BenchConfigError(f"task {name}: {key} must be a positive number of questions, "
+                                           f"got {spec[key]!r}")
+            if not isinstance(spec.get("length_normalize", False), bool):
+                raise BenchConfigError(f"task {name}: length_normalize must be true or false, "
+                                       f"got {spec['length_normalize']!r}")
+            tasks.append(TaskGrid(name, spec["train"], spec["validation"], spec["test"], list(spec.get("ood") or []),
+                                  spec.get("length_normalize", False)))
+        config = cls(**{**raw, "tasks": tasks})
+        config.check()
+        return config
+
+    @classmethod
+    def load(cls, path) -> BenchConfig:
+        path = Path(path)
+        if not path.is_file():
+            raise BenchConfigError(f"config file not found: {path}")
+        with open(path, encoding="utf-8") as handle:
+            return cls.from_dict(yaml.safe_load(handle))
+
+    def check(self) -> None:
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise BenchConfigError(f"seeds must be distinct and non-empty, got {self.seeds}")
+        if self.tune_seed not in self.seeds:
+            raise BenchConfigError(f"tune_seed {self.tune_seed} is not one of the seeds {self.seeds}")
+        if not self.swag_learning_rates or any(lr <= 0 for lr in self.swag_learning_rates):
+            raise BenchConfigError(f"swag_learning_rates must be positive, got {self.swag_learning_rates}")
+        if not self.scale_grid or any(s <= 0 for s in self.scale_grid):
+            raise BenchConfigError(f"scale_grid must be positive, got {self.scale_grid}")
+        unknown = [m for m in self.methods if m not in METHODS]
+        if unknown:
+            raise BenchConfigError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
+        for name, choice in self.choices.items():
+            if set(choice) - {"swag_learning_rate", "scale"}:
+                raise BenchConfigError(f"choices for {name} may set swag_learning_rate and scale only")
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["tasks"] = {t.name: {k: v for k, v in asdict(t).items() if k != "name"} for t in self.tasks}
+        return out

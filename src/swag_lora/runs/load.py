@@ -1,0 +1,87 @@
+"""Load a finished run for evaluation, or attach another run to an already loaded model.
+
+:func:`load_run` refuses a run directory that is unfinished (no ``run_config.json``), written
+by a swag-lora this one cannot read, or made with another base model.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+
+from ..bayes.posterior import SwagPosterior
+from ..lm.adapters import load_adapter
+from ..lm.fingerprint import base_model_fingerprint, check_same_base
+from ..lm.multiple_choice import MultipleChoiceLM
+from .build import build_model
+from .config import RunConfig, RunError
+from .layout import ADAPTER_FILE, MAP_DIR, POSTERIOR_FILE, RUN_CONFIG
+from .provenance import check_compatible
+
+__all__ = ["LoadedRun", "RunError", "attach_run", "load_run", "read_run_config"]
+
+
+@dataclass
+class LoadedRun:
+    """A run directory loaded for evaluation: the model holds the MAP weights."""
+
+    path: Path
+    config: RunConfig
+    model: MultipleChoiceLM
+    tokenizer: object
+    posterior: SwagPosterior
+    map_vector: torch.Tensor
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+def read_run_config(run_dir: str | os.PathLike) -> RunConfig:
+    """The config of a finished run this swag-lora can read (:class:`RunError` or
+    :class:`~swag_lora.runs.provenance.IncompatibleRunError` otherwise)."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise RunError(f"run directory not found: {run_dir}")
+    missing = [p for p in (RUN_CONFIG, POSTERIOR_FILE, f"{MAP_DIR}/{ADAPTER_FILE}") if not (run_dir / p).exists()]
+    if missing:
+        raise RunError(f"{run_dir} is not a finished swag-lora run: missing {', '.join(missing)}")
+    config = RunConfig.read(run_dir)
+    check_compatible(config.provenance, f"run {run_dir}")
+    return config
+
+
+def load_run(run_dir: str | os.PathLike, device: str | torch.device | None = None) -> LoadedRun:
+    """Load a finished run: base model, MAP adapter, answer head and SWAG posterior."""
+    run_dir = Path(run_dir)
+    config = read_run_config(run_dir)
+    lora = replace(config.lora, init_adapter=str(run_dir / MAP_DIR))
+    model, tokenizer = build_model(config.model, lora, int(config.n_slots))
+    check_same_base(config.base_model, base_model_fingerprint(model), f"run {run_dir}")
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    model.to(device)
+    posterior = SwagPosterior.load(run_dir / POSTERIOR_FILE, model)
+    return LoadedRun(run_dir, config, model, tokenizer, posterior, posterior.read())
+
+
+def attach_run(run_dir: str | os.PathLike, host: LoadedRun) -> LoadedRun:
+    """Another run of the same base model and LoRA settings, sharing ``host``'s model: its
+    posterior and MAP vector are read onto the host's parameters (which keep the host's MAP
+    weights), so M runs cost one model in memory. Settings are compared with their defaults
+    filled in, so a run saved before a setting existed agrees with a newer run that leaves it
+    at its default."""
+    run_dir = Path(run_dir)
+    config = read_run_config(run_dir)
+    mine, theirs = config.architecture(), host.config.architecture()
+    if mine != theirs:
+        differing = sorted(k for k in mine if mine[k] != theirs[k])
+        raise RunError(f"{run_dir} cannot share a model with {host.path}: their {', '.join(differing)} settings differ")
+    posterior = SwagPosterior.load(run_dir / POSTERIOR_FILE, host.model)
+    with host.posterior.written(host.map_vector):
+        load_adapter(host.model, str(run_dir / MAP_DIR))
+        map_vector = posterior.read()
+    return LoadedRun(run_dir, config, host.model, host.tokenizer, posterior, map_vector)

@@ -1,0 +1,192 @@
+"""``SwagTrainer``: the Hugging Face ``Trainer`` with SWAG collection, the SWAG learning-rate
+schedule, best-validation MAP tracking, and adapter-only checkpoints.
+
+The schedule is :mod:`swag_lora.training.schedule`'s and the collection points
+:class:`~swag_lora.training.settings.SwagSettings`'.
+
+Checkpoints and resume. Every Trainer checkpoint also holds the posterior and the SWAG
+trainer state (collection steps, the MAP candidates) and is declared complete by a marker
+written last (:mod:`swag_lora.training.checkpoints`). ``train(resume_from_checkpoint=True)`` resumes
+from the newest complete checkpoint and restores all of it, so a resumed run ends with the
+posterior of an uninterrupted one.
+
+Several processes. Every process collects the same posterior (reading parameters that FSDP
+or ZeRO-3 shard through :mod:`swag_lora.distributed`); only the main process writes files.
+
+Guards. A non-finite training loss (on any process) or non-finite tracked parameters stop
+training with :class:`TrainingDivergedError`; nothing is collected or saved after it, so the
+last checkpoint and its posterior stay as they were.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+from transformers import Trainer
+
+from .. import distributed as D
+from .. import metrics as M
+from ..bayes.posterior import POSTERIOR_FILE, PosteriorFileError, SwagPosterior
+from ..files import ArtifactWriteError, atomic_write, is_io_error, write_error
+from ..lm.adapters import ADAPTER_FILE, adapter_vector, save_adapter, save_adapter_vector
+from ..lm.fingerprint import base_model_fingerprint, check_same_base
+from . import checkpoints
+from .callbacks import BestValidationCallback, LossGuard, SwagCallback, TrainingDivergedError
+from .schedule import swag_lr_scheduler
+from .settings import SwagSettings
+
+__all__ = ["SwagTrainer", "TrainingDivergedError", "compute_eval_metrics", "logits_metrics"]
+
+
+def logits_metrics(logits, labels, n_bins: int = M.DEFAULT_ECE_BINS) -> dict[str, float]:
+    """Accuracy, NLL and ECE of single-model choice logits (−inf for absent choices)."""
+    logits = torch.as_tensor(np.asarray(logits), dtype=torch.float64)
+    log_probs = torch.log_softmax(logits, dim=-1).numpy()[:, None, :]
+    summary = M.summarise(log_probs, np.asarray(labels), n_bins)
+    return {k: summary[k] for k in ("acc", "nll", "ece", "brier")}
+
+
+def compute_eval_metrics(eval_prediction) -> dict[str, float]:
+    """``compute_metrics`` for the Trainer: validation accuracy, NLL, ECE and Brier."""
+    logits = eval_prediction.predictions
+    if isinstance(logits, tuple):
+        logits = logits[0]
+    return logits_metrics(logits, eval_prediction.label_ids)
+
+
+class SwagTrainer(Trainer):
+    """``Trainer`` for a :class:`~swag_lora.lm.multiple_choice.MultipleChoiceLM` with SWAG.
+
+    Adds the SWAG schedule and callbacks, saves only the adapter (PEFT format) and answer
+    head in checkpoints, never the frozen base weights, and tracks the best-validation
+    parameters as the MAP estimate. Checkpoints are written by the main process only, each
+    file atomically, and marked complete last; ``train(resume_from_checkpoint=True)``
+    resumes from the newest complete one with the SWAG state restored.
+    """
+
+    def __init__(self, *args, swag: SwagSettings, posterior: SwagPosterior | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.swag = swag
+        self.posterior = posterior or SwagPosterior(self.model, max_rank=swag.max_rank)
+        self.swag_callback = SwagCallback(self.posterior, swag)
+        self.best_callback = BestValidationCallback(self.posterior)
+        self._nonfinite_loss: torch.Tensor | None = None
+        self.resumed_from: str | None = None  # the checkpoint the last train() call resumed from
+        self.add_callback(LossGuard(self))
+        self.add_callback(self.swag_callback)
+        self.add_callback(self.best_callback)
+
+    def create_scheduler(self, num_training_steps: int, optimizer=None):
+        if self.lr_scheduler is None:
+            start = self.swag.start_step(num_training_steps, self.args.num_train_epochs)
+            warmup = self.args.get_warmup_steps(min(start, num_training_steps))
+            self.lr_scheduler = swag_lr_scheduler(optimizer or self.optimizer, self.swag, num_training_steps,
+                                                  self.args.num_train_epochs, self.args.learning_rate, warmup)
+            self._created_lr_scheduler = True
+        return self.lr_scheduler
+
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        loss = super().training_step(model, inputs, num_items_in_batch)
+        bad = ~torch.isfinite(loss.detach()).all()  # stays on the device: no synchronisation here
+        self._nonfinite_loss = bad if self._nonfinite_loss is None else (self._nonfinite_loss | bad)
+        return loss
+
+    # ------------------------------------------------------------------ resume
+    def train(self, resume_from_checkpoint=None, *args, **kwargs):
+        """``Trainer.train``; ``resume_from_checkpoint=True`` picks the newest *complete*
+        checkpoint of ``output_dir``, and any checkpoint given must be complete
+        (:class:`~swag_lora.training.checkpoints.CheckpointError` otherwise). The posterior and the
+        SWAG trainer state are restored with the weights."""
+        if resume_from_checkpoint in (None, False) or (
+            isinstance(resume_from_checkpoint, str) and resume_from_checkpoint.lower() in ("", "false", "0", "no")
+        ):
+            resume_from_checkpoint = None
+        else:
+            resume_from_checkpoint = checkpoints.resolve_resume(self.args.output_dir, resume_from_checkpoint)
+            self._restore_swag_state(resume_from_checkpoint)
+        self.resumed_from = resume_from_checkpoint
+        return super().train(resume_from_checkpoint, *args, **kwargs)
+
+    def _restore_swag_state(self, folder: str) -> None:
+        meta, tensors = checkpoints.read_trainer_state(os.path.join(folder, checkpoints.TRAINER_STATE_FILE))
+        check_same_base(meta["base_model"], base_model_fingerprint(self.model), f"checkpoint {folder}")
+        if meta["n_collected"] > 0:
+            self.posterior.restore(os.path.join(folder, POSTERIOR_FILE))
+            if self.posterior.n_collected != meta["n_collected"]:
+                raise PosteriorFileError(f"{folder}: the posterior holds {self.posterior.n_collected} collections, "
+                                         f"the SWAG state {meta['n_collected']}")
+        self.swag_callback.load_state_dict(meta["swag"], {k[5:]: v for k, v in tensors.items() if k[:5] == "swag."})
+        self.best_callback.load_state_dict(meta["best"], {k[5:]: v for k, v in tensors.items() if k[:5] == "best."})
+
+    def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
+        if not os.path.isfile(os.path.join(resume_from_checkpoint, ADAPTER_FILE)):
+            return super()._load_from_checkpoint(resume_from_checkpoint, model)  # e.g. FSDP sharded state
+        vector = adapter_vector(self.accelerator.unwrap_model(self.model), resume_from_checkpoint, self.posterior.view)
+        if model is not None:  # called after FSDP wrapped the model: write through its shards
+            self.posterior.set_gather(D.parameter_gather(model, self.posterior.names, self.posterior.shapes))
+        self.posterior.write(vector)
+
+    # ------------------------------------------------------------------- saving
+    def _save_checkpoint(self, model, trial):
+        run_dir = self._get_output_dir(trial=trial)
+        folder = os.path.join(run_dir, f"checkpoint-{self.state.global_step}")
+        if self.args.should_save:
+            checkpoints.invalidate(folder)
+        limit, self.args.save_total_limit = self.args.save_total_limit, None  # rotate once complete
+        try:
+            super()._save_checkpoint(model, trial)
+        except ArtifactWriteError:
+            raise
+        except Exception as err:
+            if isinstance(err, OSError) or is_io_error(err):
+                raise write_error(folder, err) from err
+            raise
+        finally:
+            self.args.save_total_limit = limit
+        self.accelerator.wait_for_everyone()  # every process's shards are on disk
+        if self.args.should_save:
+            self._save_swag_state(folder)
+            checkpoints.mark_complete(folder, step=self.state.global_step, world_size=self.args.world_size)
+            checkpoints.rotate(run_dir, limit, protect=(self.state.best_model_checkpoint,))
+
+    def _save_swag_state(self, folder: str) -> None:
+        if self.posterior.n_collected > 0:
+            self.posterior.save(os.path.join(folder, POSTERIOR_FILE))
+        swag_meta, swag_tensors = self.swag_callback.state_dict()
+        best_meta, best_tensors = self.best_callback.state_dict()
+        meta = {
+            "global_step": self.state.global_step,
+            "n_collected": self.posterior.n_collected,
+            "base_model": base_model_fingerprint(self.model),
+            "swag": swag_meta,
+            "best": best_meta,
+        }
+        tensors = {**{f"swag.{k}": v for k, v in swag_tensors.items()}, **{f"best.{k}": v for k, v in best_tensors.items()}}
+        checkpoints.write_trainer_state(os.path.join(folder, checkpoints.TRAINER_STATE_FILE), meta, tensors)
+
+    def save_model(self, output_dir: str | None = None, _internal_call: bool = False):
+        """Write the adapter (and tokenizer) to ``output_dir``. Under FSDP and DeepSpeed the
+        tracked parameters alone are gathered (a collective, through the posterior's gather),
+        instead of the Trainer's gathering of the whole model's state dict."""
+        if not (self.is_fsdp_enabled or self.is_deepspeed_enabled):
+            return super().save_model(output_dir, _internal_call)
+        vector = self.posterior.read()
+        if self.args.should_save:
+            output_dir = output_dir or self.args.output_dir
+            save_adapter_vector(self.accelerator.unwrap_model(self.model), output_dir, self.posterior.view, vector)
+            self._save_extras(output_dir)
+
+    def _save(self, output_dir: str | None = None, state_dict=None):
+        if not self.args.should_save:
+            return
+        output_dir = output_dir or self.args.output_dir
+        model = self.accelerator.unwrap_model(self.model)
+        save_adapter(model, output_dir, state_dict=state_dict)
+        self._save_extras(output_dir)
+
+    def _save_extras(self, output_dir: str) -> None:
+        if self.processing_class is not None:
+            self.processing_class.save_pretrained(output_dir)
+        atomic_write(os.path.join(output_dir, "training_args.bin"), lambda tmp: torch.save(self.args, tmp))
