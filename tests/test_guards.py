@@ -164,3 +164,45 @@ def test_cli_reports_failures_in_one_line(error, tmp_path, monkeypatch, capsys):
     assert cli_main.main(["train", "--output_dir", str(tmp_path / "run")]) == cli_main.EXIT_USAGE
     err = capsys.readouterr().err
     assert err == f"swag-lora train: error: {error}\n"
+
+
+@pytest.mark.parametrize("error", [
+    ValueError("an internal invariant broke"),
+    KeyError("shape"),
+    OSError("a library's I/O failure that is not the user's"),
+])
+def test_cli_lets_bugs_show_their_traceback(error, tmp_path, monkeypatch):
+    """Only the project's own errors (and expected OS errors) become one-line usage errors; a
+    bug propagates, so the interpreter prints its traceback and exits with status 1."""
+    from swag_lora.cli import commands as cli_main
+
+    def fail(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr("swag_lora.cli.train.train_run", fail)
+    with pytest.raises(type(error)):
+        cli_main.main(["train", "--output_dir", str(tmp_path / "run")])
+
+
+def test_cli_classifies_user_errors():
+    from swag_lora.cli.commands import is_user_error
+    from swag_lora.errors import InvalidSettingError
+
+    assert is_user_error(InvalidSettingError("bad flag"))
+    assert is_user_error(FileNotFoundError(errno.ENOENT, "no such file", "x"))
+    assert is_user_error(OSError(errno.ENOSPC, "No space left on device"))
+    assert not is_user_error(ValueError("bug")) and not is_user_error(OSError("no errno"))
+    assert not is_user_error(RuntimeError("bug"))
+
+
+def test_a_bug_exits_with_status_1_and_a_traceback(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import sys; import swag_lora.cli.train as t\n"
+            "def fail(*a, **k):\n    raise RuntimeError('a bug')\n"
+            "t.train_run = fail\n"
+            "from swag_lora.cli import main\nsys.exit(main(['train', '--output_dir', sys.argv[1]]))\n")
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "run")], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 1 and "Traceback" in proc.stderr and "RuntimeError: a bug" in proc.stderr

@@ -18,7 +18,7 @@ import numpy as np
 from ..files import read_json, write_text
 from ..metrics.bootstrap import paired_bootstrap
 from ..report.format import mean_std, method_order
-from ..report.plots import draw_reliability, pyplot
+from ..report.plots import draw_reliability, pyplot, save_figure
 from .results import RESULTS_FILE, RUNS_FILE, load_predictions
 
 __all__ = ["claims", "compare", "difference_table", "metric_table", "versus_table", "write_results_report"]
@@ -165,11 +165,7 @@ def plot_reliability(preds, groups, path: Path, title: str, n_bins: int = 15) ->
         ece = draw_reliability(ax, pooled, labels, n_bins, mark_confidence=True, label_size=8)
         ax.set_title(f"{method}: ECE {ece:.3f}", fontsize=9)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=100)
 
 
 def plot_ood(records, task: str, ood_tasks: list[str], path: Path) -> Path | None:
@@ -193,11 +189,7 @@ def plot_ood(records, task: str, ood_tasks: list[str], path: Path) -> Path | Non
         ax.set_ylabel("AUROC (OOD positive)")
         ax.set_title(f"{task} → {ood}", fontsize=10)
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=100)
 
 
 # ------------------------------------------------------------------ sections

@@ -124,6 +124,7 @@ def _record(ctx, data: EvalData, name: str, label: str, summary: dict, seconds: 
         "ood": data.ood,
         "data": data.rows.to_dict() if hasattr(data.rows, "to_dict") else None,
         "base_method": name,
+        "sampling": ctx.sampling.to_dict(),  # the options the command gave; the method's own are its settings
         "eval_seconds": seconds,
         "provenance": provenance(),
         **summary,

@@ -13,9 +13,14 @@ from peft import LoraConfig, TaskType, get_peft_model
 from torch import nn
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from ..errors import InvalidSettingError, SwagLoraError
 from .smollm2 import SMOLLM2_ALIAS, smollm2_path
 
-__all__ = ["DEFAULT_LORA", "LoraSettings", "apply_lora", "load_causal_lm", "resolve_model_path"]
+__all__ = ["DEFAULT_LORA", "LoraSettings", "ModelNotFoundError", "apply_lora", "load_causal_lm", "resolve_model_path"]
+
+
+class ModelNotFoundError(SwagLoraError, OSError):
+    """The base model (or its tokenizer) cannot be loaded from the name or folder given."""
 
 
 @dataclass
@@ -55,18 +60,27 @@ def load_causal_lm(name_or_path: str, dtype: torch.dtype | str | None = None, **
     from the attention mask, never from the pad id.
     """
     if isinstance(dtype, str):
+        if dtype != "auto" and not isinstance(getattr(torch, dtype, None), torch.dtype):
+            raise InvalidSettingError(f"unknown model dtype {dtype!r}; use auto, float32, bfloat16 or float16")
         dtype = None if dtype == "auto" else getattr(torch, dtype)
-    tokenizer = AutoTokenizer.from_pretrained(name_or_path, **{k: v for k, v in kwargs.items() if k == "gguf_file"})
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
     model_kwargs = dict(kwargs)
     if dtype is not None:
         model_kwargs["dtype"] = dtype
-    model = AutoModelForCausalLM.from_pretrained(name_or_path, **model_kwargs)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name_or_path, **{k: v for k, v in kwargs.items() if k == "gguf_file"})
+        model = AutoModelForCausalLM.from_pretrained(name_or_path, **model_kwargs)
+    except OSError as err:  # transformers' "not a local folder and not a valid model identifier" and the like
+        reason = " ".join(str(err).split())
+        raise ModelNotFoundError(f"cannot load model {name_or_path!r}: {reason}") from err
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
     return model, tokenizer
 
 
 def apply_lora(model: nn.Module, settings: LoraSettings | None = None):
     """Wrap ``model`` with fresh LoRA adapters (``peft.get_peft_model``); only they are trainable."""
     settings = settings or LoraSettings()
-    return get_peft_model(model, settings.to_peft())
+    try:
+        return get_peft_model(model, settings.to_peft())
+    except ValueError as err:  # e.g. target modules the model does not have
+        raise InvalidSettingError(f"LoRA settings do not fit the model: {' '.join(str(err).split())}") from err

@@ -14,7 +14,7 @@ from .format import method_order
 from .records import by_dataset, pooled_predictive
 
 __all__ = ["draw_reliability", "plot_metric_bars", "plot_ood_roc", "plot_reliability", "plot_sample_studies",
-           "pyplot"]
+           "pyplot", "save_figure"]
 
 
 def pyplot():
@@ -25,6 +25,15 @@ def pyplot():
     import matplotlib.pyplot as plt  # (after choosing the backend)
 
     return plt
+
+
+def save_figure(fig, path: Path, dpi: int = 110) -> Path:
+    """Lay out ``fig``, write it to ``path`` as PNG (creating the folder) and close it."""
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    pyplot().close(fig)
+    return path
 
 
 def draw_reliability(ax, probs, labels, n_bins: int = M.DEFAULT_ECE_BINS, mark_confidence: bool = False,
@@ -62,11 +71,7 @@ def plot_reliability(records, out_dir: Path, n_bins: int = M.DEFAULT_ECE_BINS) -
             ece = draw_reliability(ax, probs, labels, n_bins)
             ax.set_title(f"{method}\nECE {ece:.3f} (n={len(labels)})", fontsize=9)
         fig.suptitle(f"Reliability: {task} / {split}", fontsize=10)
-        fig.tight_layout()
-        path = out_dir / f"reliability_{task}_{split}.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        written.append(path)
+        written.append(save_figure(fig, out_dir / f"reliability_{task}_{split}.png"))
     return written
 
 
@@ -86,11 +91,7 @@ def plot_metric_bars(records, out_dir: Path) -> list[Path]:
             ax.set_xticklabels(names, rotation=45, ha="right", fontsize=8)
             ax.set_title(key.upper() if key != "acc" else "accuracy")
         fig.suptitle(f"{task} / {split}", fontsize=10)
-        fig.tight_layout()
-        path = out_dir / f"metrics_{task}_{split}.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        written.append(path)
+        written.append(save_figure(fig, out_dir / f"metrics_{task}_{split}.png"))
     return written
 
 
@@ -111,11 +112,7 @@ def plot_ood_roc(entries, out_dir: Path) -> list[Path]:
         ax.set_ylabel("true-positive rate")
         ax.set_title(f"OOD ROC (entropy): {t_in} vs {t_out}", fontsize=9)
         ax.legend(fontsize=7)
-        fig.tight_layout()
-        path = out_dir / f"ood_roc_{t_in}_vs_{t_out}.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        written.append(path)
+        written.append(save_figure(fig, out_dir / f"ood_roc_{t_in}_vs_{t_out}.png"))
     return written
 
 
@@ -135,9 +132,5 @@ def plot_sample_studies(studies, out_dir: Path) -> list[Path]:
             ax.legend(fontsize=8)
         fig.suptitle(f"{Path(st['run']).name}: {st['task']}/{st['split']}, scale {st['scale']:g}, "
                      f"{st['replicates']} replicates", fontsize=9)
-        fig.tight_layout()
-        path = out_dir / f"sample_study_{Path(st['run']).name}_{st['task']}_{st['split']}.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        written.append(path)
+        written.append(save_figure(fig, out_dir / f"sample_study_{Path(st['run']).name}_{st['task']}_{st['split']}.png"))
     return written

@@ -11,7 +11,7 @@ import numpy as np
 from .. import metrics as M
 from ..metrics import selective as S
 from .format import mean_std, method_order
-from .plots import pyplot
+from .plots import pyplot, save_figure
 from .records import by_dataset, load_arrays
 
 __all__ = ["COVERAGES", "SECTION_TEXT", "plot_risk_coverage", "selective_entry", "selective_table"]
@@ -75,11 +75,7 @@ def plot_risk_coverage(records, out_dir: Path) -> list[Path]:
         ax.set_ylim(bottom=0)
         ax.set_title(f"Risk-coverage: {task} / {split}", fontsize=9)
         ax.legend(fontsize=7)
-        fig.tight_layout()
-        path = out_dir / f"risk_coverage_{task}_{split}.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        written.append(path)
+        written.append(save_figure(fig, out_dir / f"risk_coverage_{task}_{split}.png"))
     return written
 
 
