@@ -18,6 +18,7 @@ from ..training.settings import SwagSettings
 __all__ = [
     "TRAINING_DEFAULTS",
     "DataArguments",
+    "RunArguments",
     "LoraArguments",
     "ModelArguments",
     "SwagArguments",
@@ -134,6 +135,20 @@ class SwagArguments:
             swag_anneal_steps=self.swag_anneal_steps,
             max_rank=self.swag_max_rank,
         )
+
+
+@dataclass
+class RunArguments:
+    """What to do with an existing output directory, and with a base model that differs."""
+
+    overwrite_output_dir: bool = field(
+        default=False, metadata={"help": "Delete what --output_dir holds (an earlier run) before training."}
+    )
+    allow_base_mismatch: bool = field(
+        default=False,
+        metadata={"help": "Go on (with a warning) when a checkpoint or --init_adapter was made with other base "
+                          "model weights than the ones loaded."},
+    )
 
 
 # Defaults of TrainingArguments that differ from transformers' for this tool.

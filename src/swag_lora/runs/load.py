@@ -14,7 +14,7 @@ import torch
 
 from ..bayes.posterior import SwagPosterior
 from ..lm.adapters import load_adapter
-from ..lm.fingerprint import base_model_fingerprint, check_same_base
+from ..lm.fingerprint import check_same_base
 from ..lm.multiple_choice import MultipleChoiceLM
 from .build import build_model
 from .config import RunConfig, RunError
@@ -54,13 +54,15 @@ def read_run_config(run_dir: str | os.PathLike) -> RunConfig:
     return config
 
 
-def load_run(run_dir: str | os.PathLike, device: str | torch.device | None = None) -> LoadedRun:
-    """Load a finished run: base model, MAP adapter, answer head and SWAG posterior."""
+def load_run(run_dir: str | os.PathLike, device: str | torch.device | None = None,
+             allow_base_mismatch: bool = False) -> LoadedRun:
+    """Load a finished run: base model, MAP adapter, answer head and SWAG posterior. A base
+    model whose weights differ from the ones the run recorded is refused unless
+    ``allow_base_mismatch`` (then a warning)."""
     run_dir = Path(run_dir)
     config = read_run_config(run_dir)
     lora = replace(config.lora, init_adapter=str(run_dir / MAP_DIR))
-    model, tokenizer = build_model(config.model, lora, int(config.n_slots))
-    check_same_base(config.base_model, base_model_fingerprint(model), f"run {run_dir}")
+    model, tokenizer = build_model(config.model, lora, int(config.n_slots), allow_base_mismatch, f"run {run_dir}")
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     model.to(device)
@@ -68,7 +70,7 @@ def load_run(run_dir: str | os.PathLike, device: str | torch.device | None = Non
     return LoadedRun(run_dir, config, model, tokenizer, posterior, posterior.read())
 
 
-def attach_run(run_dir: str | os.PathLike, host: LoadedRun) -> LoadedRun:
+def attach_run(run_dir: str | os.PathLike, host: LoadedRun, allow_base_mismatch: bool = False) -> LoadedRun:
     """Another run of the same base model and LoRA settings, sharing ``host``'s model: its
     posterior and MAP vector are read onto the host's parameters (which keep the host's MAP
     weights), so M runs cost one model in memory. Settings are compared with their defaults
@@ -80,6 +82,7 @@ def attach_run(run_dir: str | os.PathLike, host: LoadedRun) -> LoadedRun:
     if mine != theirs:
         differing = sorted(k for k in mine if mine[k] != theirs[k])
         raise RunError(f"{run_dir} cannot share a model with {host.path}: their {', '.join(differing)} settings differ")
+    check_same_base(config.base_model, host.config.base_model or {}, f"run {run_dir}", allow_base_mismatch)
     posterior = SwagPosterior.load(run_dir / POSTERIOR_FILE, host.model)
     with host.posterior.written(host.map_vector):
         load_adapter(host.model, str(run_dir / MAP_DIR))

@@ -13,6 +13,7 @@ import math
 
 import torch
 from transformers import TrainerCallback
+from transformers.trainer_utils import IntervalStrategy
 
 from .. import distributed as D
 from ..bayes.posterior import SwagPosterior
@@ -20,11 +21,42 @@ from ..errors import SwagLoraError
 from .checkpoints import CheckpointError
 from .settings import SwagSettings
 
-__all__ = ["BestValidationCallback", "LossGuard", "SwagCallback", "TrainingDivergedError"]
+__all__ = ["BestValidationCallback", "CheckpointAfterEpochEvaluation", "LossGuard", "SwagCallback",
+           "TrainingDivergedError", "at_epoch_end"]
 
 
 class TrainingDivergedError(SwagLoraError, FloatingPointError):
     """Training produced a non-finite loss or non-finite parameters and was stopped."""
+
+
+def at_epoch_end(state) -> bool:
+    """Whether the Trainer's current step is the last step of an epoch."""
+    return state.epoch is not None and abs(state.epoch - round(state.epoch)) < 1e-9
+
+
+class CheckpointAfterEpochEvaluation(TrainerCallback):
+    """Moves a step-interval checkpoint that falls on the last step of an epoch to after that
+    epoch's evaluation.
+
+    The Trainer writes such a checkpoint before the epoch-end evaluation, which then runs and
+    draws from the random state (every data-loader iterator takes a seed from it) and may pick
+    a new MAP candidate. A run resumed from the checkpoint would skip that evaluation and go
+    on with another random state. Written after the evaluation, the checkpoint holds what an
+    uninterrupted run has at that point, so resuming from it is exact.
+    """
+
+    def __init__(self):
+        self.deferred = False
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if control.should_save and args.eval_strategy == IntervalStrategy.EPOCH and at_epoch_end(state):
+            control.should_save = False
+            self.deferred = True
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        if self.deferred:
+            control.should_save = True
+            self.deferred = False
 
 
 class SwagCallback(TrainerCallback):
@@ -82,8 +114,7 @@ class SwagCallback(TrainerCallback):
         every = self.settings.collect_every_steps
         if every > 0:
             return (state.global_step - self.start_step) % every == 0
-        at_epoch_end = state.epoch is not None and abs(state.epoch - round(state.epoch)) < 1e-9
-        return at_epoch_end or state.global_step >= state.max_steps
+        return at_epoch_end(state) or state.global_step >= state.max_steps
 
     def on_step_end(self, args, state, control, **kwargs):
         # Per-epoch collection happens here too (at the epoch's last step, before that step's

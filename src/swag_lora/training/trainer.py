@@ -21,6 +21,7 @@ last checkpoint and its posterior stay as they were.
 from __future__ import annotations
 
 import os
+import sys
 
 import numpy as np
 import torch
@@ -33,7 +34,13 @@ from ..files import ArtifactWriteError, atomic_write, is_io_error, write_error
 from ..lm.adapters import ADAPTER_FILE, adapter_vector, save_adapter, save_adapter_vector
 from ..lm.fingerprint import base_model_fingerprint, check_same_base
 from . import checkpoints
-from .callbacks import BestValidationCallback, LossGuard, SwagCallback, TrainingDivergedError
+from .callbacks import (
+    BestValidationCallback,
+    CheckpointAfterEpochEvaluation,
+    LossGuard,
+    SwagCallback,
+    TrainingDivergedError,
+)
 from .schedule import swag_lr_scheduler
 from .settings import SwagSettings
 
@@ -66,9 +73,13 @@ class SwagTrainer(Trainer):
     resumes from the newest complete one with the SWAG state restored.
     """
 
-    def __init__(self, *args, swag: SwagSettings, posterior: SwagPosterior | None = None, **kwargs):
+    def __init__(self, *args, swag: SwagSettings, posterior: SwagPosterior | None = None,
+                 allow_base_mismatch: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.swag = swag
+        self.allow_base_mismatch = allow_base_mismatch
+        # taken once, before any wrapper shards the model
+        self.base_fingerprint = base_model_fingerprint(self.model)
         self.posterior = posterior or SwagPosterior(self.model, max_rank=swag.max_rank)
         self.swag_callback = SwagCallback(self.posterior, swag)
         self.best_callback = BestValidationCallback(self.posterior)
@@ -77,6 +88,7 @@ class SwagTrainer(Trainer):
         self.add_callback(LossGuard(self))
         self.add_callback(self.swag_callback)
         self.add_callback(self.best_callback)
+        self.add_callback(CheckpointAfterEpochEvaluation())
 
     def create_scheduler(self, num_training_steps: int, optimizer=None):
         if self.lr_scheduler is None:
@@ -99,19 +111,19 @@ class SwagTrainer(Trainer):
         checkpoint of ``output_dir``, and any checkpoint given must be complete
         (:class:`~swag_lora.training.checkpoints.CheckpointError` otherwise). The posterior and the
         SWAG trainer state are restored with the weights."""
-        if resume_from_checkpoint in (None, False) or (
-            isinstance(resume_from_checkpoint, str) and resume_from_checkpoint.lower() in ("", "false", "0", "no")
-        ):
+        if not checkpoints.wants_resume(resume_from_checkpoint):
             resume_from_checkpoint = None
         else:
             resume_from_checkpoint = checkpoints.resolve_resume(self.args.output_dir, resume_from_checkpoint)
+            if self.args.should_log:
+                print(f"swag-lora: {checkpoints.describe_resume(resume_from_checkpoint)}", file=sys.stderr, flush=True)
             self._restore_swag_state(resume_from_checkpoint)
         self.resumed_from = resume_from_checkpoint
         return super().train(resume_from_checkpoint, *args, **kwargs)
 
     def _restore_swag_state(self, folder: str) -> None:
         meta, tensors = checkpoints.read_trainer_state(os.path.join(folder, checkpoints.TRAINER_STATE_FILE))
-        check_same_base(meta["base_model"], base_model_fingerprint(self.model), f"checkpoint {folder}")
+        check_same_base(meta["base_model"], self.base_fingerprint, f"checkpoint {folder}", self.allow_base_mismatch)
         if meta["n_collected"] > 0:
             self.posterior.restore(os.path.join(folder, POSTERIOR_FILE))
             if self.posterior.n_collected != meta["n_collected"]:
@@ -159,7 +171,7 @@ class SwagTrainer(Trainer):
         meta = {
             "global_step": self.state.global_step,
             "n_collected": self.posterior.n_collected,
-            "base_model": base_model_fingerprint(self.model),
+            "base_model": self.base_fingerprint,
             "swag": swag_meta,
             "best": best_meta,
         }
