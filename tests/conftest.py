@@ -1,7 +1,9 @@
-"""Shared fixtures: the packaged SmolLM2 (tokenizer and weights), tiny random Llamas, ARC-Easy rows."""
+"""Shared fixtures: the benchmark data (the full local copies, else the fixtures in tests/data),
+the packaged SmolLM2 (tokenizer and weights), tiny random Llamas, ARC-Easy rows."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -9,10 +11,16 @@ import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
+#: Every release file of shared/data cut to a few dozen rows (tools/cut_data.py fixtures).
+FIXTURES = REPO / "tests" / "data"
+FORCE_FIXTURES = "SWAG_LORA_FORCE_FIXTURES"
 
 
 def shared_data_dir() -> Path | None:
-    """``$SWAG_LORA_DATA`` or the ``shared/data`` folder beside the checkout."""
+    """The full benchmark data: ``$SWAG_LORA_DATA`` or the ``shared/data`` folder beside the
+    checkout (None with ``SWAG_LORA_FORCE_FIXTURES=1``)."""
+    if os.environ.get(FORCE_FIXTURES, "") not in ("", "0"):
+        return None
     candidates = [os.environ.get("SWAG_LORA_DATA"), REPO.parent / "shared" / "data"]
     for c in candidates:
         if c and Path(c, "arc-easy").is_dir():
@@ -20,12 +28,22 @@ def shared_data_dir() -> Path | None:
     return None
 
 
+def benchmark_data() -> tuple[Path, bool]:
+    """``(folder, is_full_data)``: the full data when present, else the fixtures."""
+    found = shared_data_dir()
+    return (found, True) if found is not None else (FIXTURES, False)
+
+
+def fixture_rows(name: str) -> int:
+    """The rows a fixture file holds (``MANIFEST.json``), e.g. ``fixture_rows("obqa/test.jsonl")``."""
+    manifest = json.loads((FIXTURES / "MANIFEST.json").read_text())["files"]
+    return manifest[name]["rows"]
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
-    found = shared_data_dir()
-    if found is None:
-        pytest.skip("benchmark data not found: set SWAG_LORA_DATA or place shared/data beside the checkout")
-    return found
+    """The benchmark data root the tests read: the full local copies, else the fixtures."""
+    return benchmark_data()[0]
 
 
 @pytest.fixture(scope="session")

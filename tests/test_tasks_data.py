@@ -1,11 +1,11 @@
-"""Task loading: counts and labels from the real local copies, split rules, carve-outs, subsets,
-provenance, folder resolution, the hub path (with a stand-in for ``datasets.load_dataset``)
-and the Hugging Face folder layout."""
+"""Task loading: counts and labels from the real local copies (or the fixtures cut from them,
+tests/data, whose sizes MANIFEST.json lists), split rules, carve-outs, subsets, provenance,
+folder resolution, the hub path (with a stand-in for ``datasets.load_dataset``) and the
+Hugging Face folder layout."""
 
 from __future__ import annotations
 
 import json
-import os
 import random
 from pathlib import Path
 
@@ -22,19 +22,34 @@ from swag_lora.tasks import (
     load_task,
 )
 from swag_lora.tasks.mmlu import GROUPS, SUBJECTS
-from swag_lora.tasks.splits import carve, draw_subset
+from swag_lora.tasks.registry import get_task
+from swag_lora.tasks.splits import carve, carve_size, draw_subset
+from tests.conftest import benchmark_data, fixture_rows
+
+DATA, FULL = benchmark_data()  # the full local copies, else the fixtures cut from them
+
+# (task, split) -> the release files that serve it (MMLU: one per subject)
+_FILES = {
+    ("obqa", "train"): ["obqa/train.jsonl"],
+    ("obqa", "test"): ["obqa/test.jsonl"],
+    **{("arc-easy", s): [f"arc-easy/{s}.json"] for s in ("train", "validation", "test")},
+    ("arc-challenge", "train"): ["arc-challenge/ARC-Challenge-Train.jsonl"],
+    ("arc-challenge", "test"): ["arc-challenge/ARC-Challenge-Dev.jsonl"],
+}
 
 
-def _data_root() -> Path:
-    env = os.environ.get(ENV_VAR)
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
+def release_files(task: str, split: str) -> list[str]:
+    if task.startswith("mmlu"):
+        folder = {"train": "dev", "validation": "val", "test": "test"}[split]
+        return [f"mmlu/{folder}/{s}_{folder}.csv" for s in get_task(task).subjects]
+    if task.startswith("winogrande"):
+        return ["winogrande/dev.jsonl" if split == "test" else f"winogrande/train_{task.split('-')[1]}.jsonl"]
+    return _FILES[(task, split)]
 
 
-DATA = _data_root()
-needs_data = pytest.mark.skipif(
-    not DATA.is_dir(),
-    reason=f"no local benchmark data at {DATA} (set {ENV_VAR} or put shared/data beside the clone)",
-)
+def size(task: str, split: str, release: int) -> int:
+    """``release`` (the count in the release) on the full data; the fixture's rows otherwise."""
+    return release if FULL else sum(fixture_rows(f) for f in release_files(task, split))
 
 
 def ids(rows) -> list[str]:
@@ -44,9 +59,8 @@ def ids(rows) -> list[str]:
 # --- counts and labels from the real data --------------------------------------------------
 
 
-@needs_data
 @pytest.mark.parametrize(
-    ("task", "split", "size"),
+    ("task", "split", "release"),
     [
         ("obqa", "test", 500),
         ("arc-easy", "train", 2251),
@@ -66,14 +80,14 @@ def ids(rows) -> list[str]:
         ("mmlu-other", "test", 3242),
     ],
 )
-def test_split_sizes_match_the_release(task, split, size):
+def test_split_sizes_match_the_release(task, split, release):
+    expected = size(task, split, release)
     loaded = load_task(task, split, DATA)
-    assert loaded.size == len(loaded) == size
+    assert loaded.size == len(loaded) == expected
     assert loaded.source.startswith("local:")
-    assert len(set(ids(loaded))) == size
+    assert len(set(ids(loaded))) == expected
 
 
-@needs_data
 @pytest.mark.parametrize(
     ("task", "total", "carved"),
     [
@@ -86,6 +100,9 @@ def test_split_sizes_match_the_release(task, split, size):
     ],
 )
 def test_validation_is_carved_from_train_disjointly_and_deterministically(task, total, carved):
+    if not FULL:
+        total = size(task, "train", total)
+        carved = carve_size(total, 0.1)
     train = load_task(task, "train", DATA)
     validation = load_task(task, "validation", DATA)
     assert validation.size == carved and train.size == total - carved
@@ -96,7 +113,6 @@ def test_validation_is_carved_from_train_disjointly_and_deterministically(task, 
     assert ids(again) == ids(validation)
 
 
-@needs_data
 def test_mmlu_has_57_subjects_in_four_categories():
     on_disk = sorted(p.name[: -len("_test.csv")] for p in (DATA / "mmlu" / "test").glob("*_test.csv"))
     assert on_disk == list(SUBJECTS) and len(SUBJECTS) == 57
@@ -106,7 +122,6 @@ def test_mmlu_has_57_subjects_in_four_categories():
     assert "57 subjects" in test.rule
 
 
-@needs_data
 def test_mmlu_subject_names_and_lists():
     single = load_task("mmlu-high-school-physics", "test", DATA)
     assert single.task == "mmlu-high_school_physics"
@@ -118,7 +133,6 @@ def test_mmlu_subject_names_and_lists():
     assert {row.meta["subject"] for row in mixed} == set(GROUPS["stem"]) | {"anatomy"}
 
 
-@needs_data
 def test_mmlu_csv_labels_and_files_without_final_newline():
     # abstract_algebra_test.csv: first row "Find the degree ... over Q.",0,4,2,6,B
     row = load_task("mmlu-abstract_algebra", "test", DATA)[0]
@@ -131,7 +145,6 @@ def test_mmlu_csv_labels_and_files_without_final_newline():
     assert load_task(f"mmlu-{subject}", "train", DATA).size == 5
 
 
-@needs_data
 def test_label_mapping_spot_checks():
     obqa = {
         row.id: row for row in [*load_task("obqa", "train", DATA), *load_task("obqa", "validation", DATA)]
@@ -165,10 +178,9 @@ def test_label_mapping_spot_checks():
     assert wino.question == "Sarah was a much better surgeon than Maria so _ always got the easier cases."
 
 
-@needs_data
 def test_arc_keeps_every_question_whatever_its_number_of_choices():
     train = [*load_task("arc-challenge", "train", DATA), *load_task("arc-challenge", "validation", DATA)]
-    assert len(train) == 1119
+    assert len(train) == size("arc-challenge", "train", 1119)
     assert {len(row.choices) for row in train} == {3, 4, 5}
     easy = load_task("arc-easy", "train", DATA)
     assert easy.max_choices == 5 and easy.to_dict()["max_choices"] == 5
@@ -177,11 +189,11 @@ def test_arc_keeps_every_question_whatever_its_number_of_choices():
 # --- provenance, subsets --------------------------------------------------------------------
 
 
-@needs_data
 def test_provenance_is_recorded_without_rows():
     test = load_task("arc-challenge", "test", DATA)
     record = test.to_dict()
-    assert record["task"] == "arc-challenge" and record["split"] == "test" and record["size"] == 299
+    assert record["task"] == "arc-challenge" and record["split"] == "test"
+    assert record["size"] == size("arc-challenge", "test", 299)
     assert record["source"] == f"local:{DATA / 'arc-challenge' / 'ARC-Challenge-Dev.jsonl'}"
     assert "ARC-Challenge-Dev.jsonl" in record["rule"] and "used as test" in record["rule"]
     assert json.loads(json.dumps(record)) == record  # plain data for a run config
@@ -190,7 +202,6 @@ def test_provenance_is_recorded_without_rows():
     assert isinstance(test[0].choices, tuple) and isinstance(test[0].label, int)
 
 
-@needs_data
 def test_subset_depends_only_on_subset_seed():
     full = load_task("arc-easy", "test", DATA)
     a = load_task("arc-easy", "test", DATA, limit=100, subset_seed=0)
@@ -200,8 +211,9 @@ def test_subset_depends_only_on_subset_seed():
     position = {row_id: i for i, row_id in enumerate(ids(full))}
     assert [position[i] for i in ids(a)] == sorted(position[i] for i in ids(a))  # file order
     assert set(ids(load_task("arc-easy", "test", DATA, limit=40, subset_seed=0))) <= set(ids(a))
-    assert a.to_dict()["available"] == 2376 and a.to_dict()["limit"] == 100
-    assert load_task("arc-easy", "test", DATA, limit=10_000).size == 2376
+    n = size("arc-easy", "test", 2376)
+    assert n > 200 and a.to_dict()["available"] == n and a.to_dict()["limit"] == 100
+    assert load_task("arc-easy", "test", DATA, limit=10_000).size == n
 
 
 def _row(i: int) -> Row:
@@ -275,7 +287,6 @@ def test_missing_folders_say_what_was_looked_for(tmp_path, monkeypatch):
         load_task("obqa", "test", tmp_path)
 
 
-@needs_data
 def test_data_dir_may_be_the_root_or_the_task_folder_and_env_sets_the_default(monkeypatch):
     monkeypatch.delenv(ENV_VAR, raising=False)
     by_root = load_task("winogrande-s", "train", DATA)
@@ -318,7 +329,6 @@ def _jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-@needs_data
 def test_hub_and_local_copy_serve_the_same_questions(monkeypatch):
     import datasets
 
@@ -343,7 +353,8 @@ def test_hub_and_local_copy_serve_the_same_questions(monkeypatch):
             r.label for r in sorted(local, key=lambda r: r.id)
         ]
     test = load_task("arc-challenge", "test", source="hub")
-    assert test.source == "hub:allenai/ai2_arc/ARC-Challenge/validation" and test.size == 299
+    assert test.source == "hub:allenai/ai2_arc/ARC-Challenge/validation"
+    assert test.size == size("arc-challenge", "test", 299)
     assert (
         load_task("arc-challenge", "validation", source="hub").source
         == "hub:allenai/ai2_arc/ARC-Challenge/train"
@@ -438,7 +449,6 @@ def test_hub_rows_are_validated_too(monkeypatch):
 # --- the Hugging Face folder layout and the other release formats ----------------------------
 
 
-@needs_data
 def test_hugging_face_layout_reads_as_the_release_files(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -447,8 +457,9 @@ def test_hugging_face_layout_reads_as_the_release_files(tmp_path):
     target = tmp_path / "arc-challenge" / "ARC-Challenge"
     target.mkdir(parents=True)
     train = [_ai2_to_hf(r) for r in _jsonl(folder / "ARC-Challenge-Train.jsonl")]
-    pq.write_table(pa.Table.from_pylist(train[:600]), target / "train-00000-of-00002.parquet")
-    pq.write_table(pa.Table.from_pylist(train[600:]), target / "train-00001-of-00002.parquet")
+    half = len(train) // 2
+    pq.write_table(pa.Table.from_pylist(train[:half]), target / "train-00000-of-00002.parquet")
+    pq.write_table(pa.Table.from_pylist(train[half:]), target / "train-00001-of-00002.parquet")
     with open(target / "validation.jsonl", "w") as f:
         for record in _jsonl(folder / "ARC-Challenge-Dev.jsonl"):
             f.write(json.dumps(_ai2_to_hf(record)) + "\n")
@@ -538,10 +549,9 @@ def test_hugging_face_layouts_of_mmlu_and_winogrande(tmp_path):
     assert not set(ids(train)) & set(ids(validation))
 
 
-@needs_data
 def test_the_split_table_command_lists_sizes_and_rules():
     from swag_lora.tasks.__main__ import split_table
 
     lines = split_table(["arc-challenge", "cqa"], DATA, source="local")
-    assert any("| arc-challenge | test | 299 |" in line for line in lines)
+    assert any(f"| arc-challenge | test | {size('arc-challenge', 'test', 299):,} |" in line for line in lines)
     assert any(line.startswith("| cqa | test | - | not loaded | DataNotFoundError") for line in lines)

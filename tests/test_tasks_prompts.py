@@ -4,13 +4,12 @@ tokenisation (a prompt made too long on purpose keeps its choices and its answer
 from __future__ import annotations
 
 import importlib.util
-import os
 import re
 from pathlib import Path
 
 import pytest
 
-from swag_lora.tasks import ENV_VAR, Row, encode_prompt, format_cloze, format_letter, load_task
+from swag_lora.tasks import Row, encode_prompt, format_cloze, format_letter, load_task
 from swag_lora.tasks.prompts import (
     ChatFormat,
     ClozeTemplate,
@@ -18,8 +17,9 @@ from swag_lora.tasks.prompts import (
     LetterTemplate,
     encode_cloze,
 )
+from tests.conftest import benchmark_data
 
-DATA = Path(os.environ.get(ENV_VAR) or Path(__file__).resolve().parents[2] / "shared" / "data")
+DATA = benchmark_data()[0]  # the full local copies, else the fixtures cut from them
 
 ARC = Row(
     id="arc-1",
@@ -191,7 +191,6 @@ def test_chat_template_wraps_the_prompt_as_the_user_turn():
         ChatFormat.from_tokenizer(Plain())
 
 
-@pytest.mark.skipif(not DATA.is_dir(), reason=f"no local benchmark data at {DATA}")
 @pytest.mark.parametrize("task", ["obqa", "arc-easy", "arc-challenge", "winogrande-xs", "mmlu-anatomy"])
 def test_every_local_task_formats_in_both_modes(task):
     for row in load_task(task, "test", DATA, limit=25):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import shutil
 import time
 from pathlib import Path
@@ -26,9 +27,11 @@ from ..report.tables import summary_table
 from ..runs.arguments import TRAINING_DEFAULTS, DataArguments, LoraArguments, ModelArguments, SwagArguments
 from ..runs.load import load_run
 from ..runs.train import train_run
+from ..tasks import ENV_VAR, get_task, load_task
 from ..tasks.loading import find_local_data
+from ..tasks.slices import packaged_data_dir
 
-__all__ = ["DEMO_DEFAULTS", "parser", "run", "run_demo"]
+__all__ = ["DEMO_DEFAULTS", "demo_data_dir", "parser", "run", "run_demo"]
 
 # Demo defaults, sized for 15 minutes on 2 CPU cores. The SWAG rate and scale are the ones
 # the calibration benchmark chose on ARC-Easy validation (docs/results.md: 200 questions,
@@ -62,7 +65,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=SMOLLM2_ALIAS, help="model name or folder")
     p.add_argument("--scoring", default="cloze", choices=["cloze", "letter"])
     p.add_argument("--task", default="arc-easy")
-    p.add_argument("--data_dir", default=None, help="local data folder (default $SWAG_LORA_DATA or ../shared/data, else hub)")
+    p.add_argument("--data_dir", default=None,
+                   help="local data folder (default: $SWAG_LORA_DATA, else a shared/data folder beside the checkout or "
+                        "the current folder, else the ARC-Easy questions packaged with swag-lora, which hold the "
+                        "default sizes' questions: smaller sizes work with them too, larger ones need the full data)")
     p.add_argument("--output_dir", default="runs/demo")
     p.add_argument("--train_limit", type=int, default=d["train_limit"])
     p.add_argument("--validation_limit", type=int, default=d["validation_limit"])
@@ -81,14 +87,38 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def demo_data_dir(given: str | None, task: str) -> tuple[str | None, str]:
+    """The demo's data folder and where it came from, never the hub for ARC-Easy: ``given``
+    (``--data_dir``), ``$SWAG_LORA_DATA``, a ``shared/data`` folder, else (ARC-Easy only) the
+    questions packaged with swag-lora; other tasks without a local copy go to the hub."""
+    if given:
+        return given, "--data_dir"
+    if os.environ.get(ENV_VAR):
+        return os.environ[ENV_VAR], f"${ENV_VAR}"
+    shared = find_local_data()
+    if shared:
+        return shared, "a shared/data folder"
+    try:
+        packaged = get_task(task).name == "arc-easy"
+    except ValueError:  # a custom task file
+        packaged = False
+    if packaged:
+        return str(packaged_data_dir()), "the ARC-Easy questions packaged with swag-lora: the demo's default sizes"
+    return None, f"no local copy: pass --data_dir or set ${ENV_VAR}"
+
+
 def run_demo(args) -> Path:
     """Train, evaluate and report; returns the report path."""
     out = Path(args.output_dir)
     run_dir = out / "run"
     if run_dir.exists():
         shutil.rmtree(run_dir)
-    data_dir = args.data_dir or find_local_data()
-    print(f"[demo] model {args.model}, task {args.task}, data {data_dir or 'hub'}", flush=True)
+    data_dir, origin = demo_data_dir(args.data_dir, args.task)
+    print(f"[demo] model {args.model}, task {args.task}, data {data_dir or 'from the hub'} ({origin})", flush=True)
+    # every split the demo reads, before any training: a packaged slice too small for the sizes asked for stops here
+    for split, limit in (("train", args.train_limit), ("validation", args.validation_limit), ("test", args.test_limit)):
+        if limit != 0:
+            load_task(args.task, split, data_dir=data_dir, limit=limit)
     steps_per_epoch = math.ceil(args.train_limit / args.batch_size)
     every = max(1, steps_per_epoch // max(1, args.collections_per_epoch))
     epochs = args.map_epochs + args.swag_epochs

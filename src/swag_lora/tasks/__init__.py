@@ -12,6 +12,7 @@ from .custom import CustomTask
 from .errors import DataFormatError, DataNotFoundError, TaskDefinitionError, UnknownTaskError
 from .hub import ENV_VAR
 from .loading import load_task
+from .locate import DataDirs
 from .prompts import (
     ChatFormat,
     ClozeTemplate,
@@ -33,6 +34,7 @@ __all__ = [
     "ClozeTemplate",
     "ColumnMapping",
     "CustomTask",
+    "DataDirs",
     "DataFormatError",
     "DataNotFoundError",
     "EncodedCloze",

@@ -13,9 +13,11 @@ from .base import BadRowCollector, Row, TaskSplit
 from .custom import CUSTOM, CustomTask, is_task_file
 from .errors import DataFormatError, DataNotFoundError, TaskDefinitionError, Where
 from .hub import ENV_VAR, hub_dataset
+from .locate import DataDirs, Located, advice, find_local_folder, locate, match_files, patterns_of
 from .parsing import parse_boolq, parse_mmlu_csv, parse_mmlu_record, parse_multiple_choice, parse_winogrande
 from .readers import reader_for
 from .registry import SPLITS, SourceFile, TaskSpec, get_task
+from .slices import check_slice, read_slice
 from .splits import carve, draw_subset
 
 __all__ = [
@@ -24,6 +26,8 @@ __all__ = [
     "find_local_folder",
     "load_task",
 ]
+
+# find_local_folder lives in .locate; it stays importable from here.
 
 
 SOURCES = ("auto", "local", "hub")
@@ -39,7 +43,7 @@ class _Loaded:
 def load_task(
     name,
     split: str,
-    data_dir: str | os.PathLike | None = None,
+    data_dir: str | os.PathLike | Sequence[str] | DataDirs | None = None,
     *,
     source: str = "auto",
     limit: int | None = None,
@@ -49,9 +53,13 @@ def load_task(
     """One split (``"train"``, ``"validation"`` or ``"test"``) of a task, as rows.
 
     ``data_dir`` is a task folder in its release format or a data root holding per-task folders
-    (``obqa/``, ``arc-easy/``, ...); without it the root named by ``$SWAG_LORA_DATA`` is used
-    when it holds the task's folder. ``source="auto"`` reads a local folder when one is found
-    and the hub otherwise; ``"local"`` and ``"hub"`` insist. ``limit`` keeps that many rows,
+    (``obqa/``, ``arc-easy/``, ...), or a list of one such folder and ``"TASK=DIR"`` pairs that
+    give single tasks their folders (:class:`~swag_lora.tasks.locate.DataDirs`); a folder of
+    another task points to the data root beside it, and ``$SWAG_LORA_DATA`` names a root looked
+    in after the folders given (:func:`~swag_lora.tasks.locate.locate` has the order).
+    ``source="auto"`` reads a local folder when one is found and the hub otherwise; ``"local"``
+    and ``"hub"`` insist. A folder that is a slice of a release (the demo's packaged questions,
+    :mod:`~swag_lora.tasks.slices`) serves only the subsets it holds exactly. ``limit`` keeps that many rows,
     drawn with ``subset_seed`` (independently of any training seed) and kept in file order.
     A malformed row raises :class:`DataFormatError`, unless ``skip_bad_rows`` is set: then it
     is left out and counted in ``skipped`` (and a warning says how many).
@@ -77,23 +85,24 @@ def load_task(
     if source == "hub" and data_dir is not None:
         raise ValueError("data_dir names a local folder; it cannot be used with source='hub'")
 
-    folder = None
+    located = Located(None, [])
     if source != "hub":
-        folder = find_local_folder(spec, data_dir)
-        if folder is None and source == "local":
-            raise DataNotFoundError(
-                f"task {spec.name}: no local copy; pass data_dir=<folder> or set {ENV_VAR} to a data root "
-                f"holding a folder named {' or '.join(spec.folders)} "
-                f"({ENV_VAR} is {os.environ.get(ENV_VAR)!r})"
-            )
+        located = locate(spec, data_dir)
+        if located.folder is None and source == "local":
+            raise DataNotFoundError(f"task {spec.name}: no local copy ({located.describe()}); {advice(spec)}")
 
     rule = spec.splits[split]
     collector = BadRowCollector(skip_bad_rows)
     source_file = spec.file(rule.file)
-    if folder is not None:
-        loaded = _load_local(spec, source_file, folder, collector)
+    release_size, slice_note = None, ""
+    if located.folder is not None:
+        record = read_slice(located.folder)
+        if record is not None:
+            release_size, slice_note = check_slice(record, located.folder, spec.name, split, rule.part == "all",
+                                                   limit, subset_seed, advice(spec))
+        loaded = _load_local(spec, source_file, located.folder, collector)
     else:
-        loaded = _load_hub(spec, source_file, collector)
+        loaded = _load_hub(spec, source_file, collector, located)
 
     rows, text = loaded.rows, loaded.description
     if rule.part != "all":
@@ -106,8 +115,10 @@ def load_task(
             rows, text = rest, f"{text} less the {pct} validation carve ({counts}, seed {spec.carve_seed})"
     if rule.note:
         text += f" ({rule.note})"
+    if slice_note:
+        text += f" ({slice_note})"
 
-    available = len(rows)
+    available = len(rows) if release_size is None else release_size
     if limit is not None:
         rows = draw_subset(rows, limit, subset_seed)
     if collector.skipped:
@@ -127,56 +138,6 @@ def load_task(
         skipped=collector.skipped,
         problems=collector.problems,
     )
-
-
-def find_local_folder(spec: TaskSpec, data_dir: str | os.PathLike | None) -> Path | None:
-    """The task's local folder: ``data_dir`` itself when it holds the task's files, else its
-    subfolder named for the task; without ``data_dir``, that subfolder of ``$SWAG_LORA_DATA``.
-
-    A ``data_dir`` that is neither raises :class:`DataNotFoundError`; a missing subfolder of
-    the environment's root gives ``None`` (so ``source="auto"`` turns to the hub).
-    """
-    if data_dir is not None:
-        base = Path(data_dir).expanduser()
-        if not base.is_dir():
-            raise DataNotFoundError(f"task {spec.name}: data_dir {str(base)!r} is not a folder")
-        if _holds_task_files(spec, base):
-            return base
-        for name in spec.folders:
-            if (base / name).is_dir():
-                return base / name
-        raise DataNotFoundError(
-            f"task {spec.name}: {str(base)!r} holds neither the task's files (looked for "
-            f"{', '.join(p for f in spec.files for p in _patterns(f, spec)[:2])}, ...) nor a task folder named "
-            f"{' or '.join(spec.folders)}"
-        )
-    root = os.environ.get(ENV_VAR)
-    if root:
-        for name in spec.folders:
-            candidate = Path(root).expanduser() / name
-            if candidate.is_dir():
-                return candidate
-    return None
-
-
-def _patterns(source_file: SourceFile, spec: TaskSpec, subject: str | None = None) -> list[str]:
-    if spec.parser == "mmlu":
-        subject = subject or spec.subjects[0]
-        return [p.format(subject=subject) for p in source_file.local]
-    return list(source_file.local)
-
-
-def _match(folder: Path, patterns: Sequence[str]) -> tuple[str, list[Path]]:
-    """The first pattern with matching files in ``folder``, and those files (sorted)."""
-    for pattern in patterns:
-        found = sorted(p for p in folder.glob(pattern) if p.is_file())
-        if found:
-            return pattern, found
-    return "", []
-
-
-def _holds_task_files(spec: TaskSpec, folder: Path) -> bool:
-    return any(_match(folder, _patterns(f, spec))[1] for f in spec.files)
 
 
 def _parse(
@@ -232,8 +193,8 @@ def _load_local(spec: TaskSpec, source_file: SourceFile, folder: Path, collector
     files: list[Path] = []
     seen: dict[str, Where] = {}
     for subject in subjects:
-        patterns = _patterns(source_file, spec, subject or None)
-        pattern, paths = _match(folder, patterns)
+        patterns = patterns_of(source_file, spec, subject or None)
+        pattern, paths = match_files(folder, patterns)
         if not paths:
             what = f"{source_file.key} file" + (f" of subject {subject}" if subject else "")
             raise DataNotFoundError(
@@ -268,14 +229,18 @@ def _load_local(spec: TaskSpec, source_file: SourceFile, folder: Path, collector
     return _Loaded(rows, f"local:{where}", description)
 
 
-def _load_hub(spec: TaskSpec, source_file: SourceFile, collector: BadRowCollector) -> _Loaded:
+def _load_hub(spec: TaskSpec, source_file: SourceFile, collector: BadRowCollector, located: Located) -> _Loaded:
     split = source_file.hub_split
     rows: list[Row] = []
     seen: dict[str, Where] = {}
     configs = spec.subjects or (spec.hub_config,)
     for config in configs:
         label = f"{spec.hub_name}/{config or 'default'}/{split}"
-        dataset = hub_dataset(spec.hub_name, config, split)
+        try:
+            dataset = hub_dataset(spec.hub_name, config, split)
+        except DataNotFoundError as err:
+            local = f"no local copy ({located.describe()}) and " if located.looked else ""
+            raise DataNotFoundError(f"task {spec.name}: {local}{err}; {advice(spec)}") from err
         items = ((Where(f"hub:{label}", record=i), record) for i, record in enumerate(dataset))
         more, _ = _rows_of(
             spec, items, collector, seen, key=source_file.key, subject=config if spec.subjects else ""
@@ -289,12 +254,16 @@ def _load_hub(spec: TaskSpec, source_file: SourceFile, collector: BadRowCollecto
 
 
 def find_local_data() -> str | None:
-    """``$SWAG_LORA_DATA``, else a ``shared/data`` folder beside or inside the current folder, else
-    None (the hub)."""
+    """``$SWAG_LORA_DATA``, else a ``shared/data`` folder beside or inside the current folder or
+    beside the swag-lora checkout this package runs from, else None (the hub)."""
     env = os.environ.get(ENV_VAR)
     if env:
         return env
-    for candidate in (Path.cwd().parent / "shared" / "data", Path.cwd() / "shared" / "data"):
+    candidates = [Path.cwd().parent / "shared" / "data", Path.cwd() / "shared" / "data"]
+    checkout = Path(__file__).resolve().parents[3]  # src/swag_lora/tasks/loading.py in a checkout
+    if (checkout / "pyproject.toml").is_file() and (checkout / "src" / "swag_lora").is_dir():
+        candidates.append(checkout.parent / "shared" / "data")
+    for candidate in candidates:
         if candidate.is_dir():
             return str(candidate)
     return None
