@@ -25,6 +25,7 @@ from ..report.tables import summary_table
 from ..runs.layout import EVAL_DIR
 from ..runs.load import attach_run, load_run, read_run_config
 from ..runs.lock import lock_folder_for, run_lock
+from ..tasks.locate import DataDirs
 
 __all__ = ["HelpFormatter", "parser", "run"]
 
@@ -72,7 +73,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--study_replicates", type=int, default=3)
     p.add_argument("--ece_bins", type=int, default=DEFAULT_ECE_BINS)
     p.add_argument("--batch_size", type=int, default=16)
-    p.add_argument("--data_dir", default=None, help="local data folder (default $SWAG_LORA_DATA, else hub)")
+    p.add_argument("--data_dir", nargs="+", default=None,
+                   help="local data: DIR (a data root or a task folder, for every task: replaces the run's "
+                        "recorded folders) and/or TASK=DIR pairs (one task each, added to the run's). Each task "
+                        "is looked for on its own: its pair, DIR, the data root beside DIR when DIR is another "
+                        "task's folder, $SWAG_LORA_DATA, else the hub (default: the folders the run recorded)")
     p.add_argument("--subset_seed", type=int, default=0, help="seed of the test subsets (same for every run)")
     p.add_argument("--output_dir", default=None,
                    help="where results go: with one run, all of them (default RUN/eval); with several runs, the "
@@ -146,7 +151,8 @@ def _evaluate(args, device) -> int:
         specs += [EvalSpec.parse(t, ood=True) for t in args.ood_tasks]
         for spec in specs:
             spec.limit = spec.limit if spec.limit is not None else args.limit
-            spec.data_dir = args.data_dir or run.config.data.data_dir
+            recorded = DataDirs.parse(run.config.data.data_dir).pinned(run.config.data.task)
+            spec.data_dir = DataDirs.parse(args.data_dir).merged_over(recorded)
             spec.subset_seed = args.subset_seed
         return specs
 

@@ -30,7 +30,7 @@ class EvalSpec:
     task: str
     split: str = "test"
     limit: int | None = None
-    data_dir: str | None = None
+    data_dir: object = None  # a folder, TASK=DIR pairs or a DataDirs: as load_task's data_dir
     source: str = "auto"
     subset_seed: int = 0
     ood: bool | None = None  # None: out of distribution when the task is not the training task

@@ -31,7 +31,7 @@ from ..metrics.selective import answered, aurc, coverage_thresholds, selective_o
 from ..runs.config import RunError
 from ..runs.load import LoadedRun, load_run
 from ..runs.provenance import provenance
-from ..tasks import Row
+from ..tasks import DataDirs, Row
 from .inputs import read_inputs, rows_from_records
 
 __all__ = ["PredictResult", "Prediction", "Predictor", "predict"]
@@ -167,7 +167,7 @@ class Predictor:
                             data_dir=data.data_dir, source=data.data_source, subset_seed=data.subset_seed)
             return spec.load(cfg)
         if isinstance(validation, str):
-            spec = EvalSpec.parse(validation, data_dir=data.data_dir)
+            spec = EvalSpec.parse(validation, data_dir=DataDirs.parse(data.data_dir).pinned(data.task))
             if spec.split == "test" and ":" not in validation:
                 spec.split = "validation"
             return spec.load(cfg)

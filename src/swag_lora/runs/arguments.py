@@ -13,6 +13,7 @@ from ..bayes.posterior import DEFAULT_MAX_RANK
 from ..errors import InvalidSettingError
 from ..lm.loading import DEFAULT_LORA, LoraSettings
 from ..lm.smollm2 import SMOLLM2_ALIAS
+from ..tasks.locate import DataDirs
 from ..training.settings import SwagSettings
 
 __all__ = [
@@ -58,8 +59,11 @@ class DataArguments:
     """Which task to train on, from where, and how much of it."""
 
     task: str = field(default="arc-easy", metadata={"help": "Task name (see `python -m swag_lora.tasks`)."})
-    data_dir: str | None = field(
-        default=None, metadata={"help": "Local data folder (task folder or data root); default $SWAG_LORA_DATA, else hub."}
+    data_dir: list[str] | None = field(
+        default=None,
+        metadata={"help": "Local data: DIR (a data root or a task folder) and/or TASK=DIR pairs giving single tasks "
+                          "their folders (recorded, so evaluate finds OOD tasks too). A task folder of another task "
+                          "points to the data root beside it. Then $SWAG_LORA_DATA, else the hub."},
     )
     data_source: str = field(default="auto", metadata={"help": "auto, local or hub.", "choices": ["auto", "local", "hub"]})
     train_limit: int | None = field(default=None, metadata={"help": "Train on a seeded subset of this many questions."})
@@ -87,6 +91,10 @@ class DataArguments:
         default=None, metadata={"help": "How the answer is written: auto (default), index, index1, letter, text."}
     )
     id_column: str | None = field(default=None, metadata={"help": "Column of a unique id (default: position)."})
+
+    def __post_init__(self):
+        # one folder stays a plain string (as runs have always recorded it); pairs are checked here
+        self.data_dir = DataDirs.parse(self.data_dir).to_value()
 
 
 @dataclass
