@@ -1,7 +1,8 @@
 """Load a causal LM and its tokenizer, and give it fresh LoRA adapters.
 
-The packaged demo model's alias (:data:`~swag_lora.lm.smollm2.SMOLLM2_ALIAS`) resolves to its
-converted safetensors cache; any other name goes to ``from_pretrained`` (hub name or folder).
+The packaged demo model's alias (:data:`~swag_lora.lm.smollm2.SMOLLM2_ALIAS`) and any model given
+as a GGUF file resolve to a converted safetensors cache; any other name goes to
+``from_pretrained`` (hub name or folder).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from torch import nn
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from ..errors import InvalidSettingError, SwagLoraError
+from .gguf import converted_gguf
 from .smollm2 import SMOLLM2_ALIAS, smollm2_path
 
 __all__ = ["DEFAULT_LORA", "LoraSettings", "ModelNotFoundError", "apply_lora", "load_causal_lm", "resolve_model_path"]
@@ -46,10 +48,15 @@ class LoraSettings:
 DEFAULT_LORA = LoraSettings()
 
 
-def resolve_model_path(name_or_path: str) -> str:
-    """The packaged demo model's alias becomes its converted cache folder; anything else is kept."""
-    if name_or_path == SMOLLM2_ALIAS:
+def resolve_model_path(name_or_path: str, gguf_file: str | None = None) -> str:
+    """The folder or hub name to load: the packaged demo model's alias becomes its converted cache
+    folder; a model given as a GGUF file (``gguf_file`` in the folder or hub repository
+    ``name_or_path``) becomes its converted safetensors cache (:func:`~swag_lora.lm.gguf.converted_gguf`,
+    converted on first use); anything else is kept."""
+    if name_or_path == SMOLLM2_ALIAS and not gguf_file:
         return str(smollm2_path())
+    if gguf_file:
+        return str(converted_gguf(name_or_path, gguf_file))
     return name_or_path
 
 

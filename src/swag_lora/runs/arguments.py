@@ -51,7 +51,11 @@ class ModelArguments:
     max_length: int = field(default=512, metadata={"help": "Longest prompt in tokens; longer questions are shortened."})
     model_dtype: str = field(default="auto", metadata={"help": "Weights dtype: auto, float32, bfloat16, float16."})
     attn_implementation: str = field(default="sdpa", metadata={"help": "Attention kernel (cloze needs sdpa or eager)."})
-    gguf_file: str | None = field(default=None, metadata={"help": "GGUF file inside model_name_or_path, if any."})
+    gguf_file: str | None = field(
+        default=None,
+        metadata={"help": "A GGUF file inside model_name_or_path (a folder or hub repository): converted once to a "
+                          "safetensors copy in $SWAG_LORA_CACHE/gguf (default ~/.cache/swag-lora), reused while the "
+                          "file is unchanged."})
 
 
 @dataclass

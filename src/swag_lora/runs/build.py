@@ -31,11 +31,8 @@ def build_model(model_args: ModelArguments, lora_args: LoraArguments, n_slots: i
     An ``init_adapter`` of a swag-lora run made with another base model is refused (other
     weights of the same architecture: unless ``allow_base_mismatch``); ``source`` names what
     the adapter belongs to in that message (default: the adapter folder)."""
-    path = resolve_model_path(model_args.model_name_or_path)
-    kwargs = {"attn_implementation": model_args.attn_implementation}
-    if model_args.gguf_file:
-        kwargs["gguf_file"] = model_args.gguf_file
-    lm, tokenizer = load_causal_lm(path, dtype=model_args.model_dtype, **kwargs)
+    path = resolve_model_path(model_args.model_name_or_path, model_args.gguf_file)  # a GGUF file: its cache
+    lm, tokenizer = load_causal_lm(path, dtype=model_args.model_dtype, attn_implementation=model_args.attn_implementation)
     if lora_args.init_adapter:
         run_config = Path(lora_args.init_adapter).parent / RUN_CONFIG
         if run_config.is_file():  # an adapter of a swag-lora run: same base model?
