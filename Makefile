@@ -39,7 +39,7 @@ demo: $(STAMP)
 	$(VENV)/bin/swag-lora demo
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff check src tests bench tools
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache
