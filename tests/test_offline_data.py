@@ -172,6 +172,23 @@ def test_a_hub_failure_is_one_line_naming_the_local_options(monkeypatch):
     assert "--data_dir DIR" in message and "--data_dir arc-easy=DIR" in message and "set $SWAG_LORA_DATA" in message
 
 
+def test_a_custom_tasks_hub_failure_names_its_local_option(monkeypatch):
+    import datasets
+
+    from swag_lora.tasks import CustomTask
+
+    def offline(*args, **kwargs):
+        raise ConnectionError("Couldn't reach 'someone/sentiment' on the Hub (OfflineModeIsEnabled)")
+
+    monkeypatch.setattr(datasets, "load_dataset", offline)
+    task = CustomTask.from_options({"hub_dataset": "someone/sentiment", "question_column": "sentence",
+                                    "label_words": ["negative", "positive"], "answer_column": "label"})
+    with pytest.raises(DataNotFoundError) as info:
+        load_task(task, "test")
+    message = str(info.value)
+    assert "\n" not in message and "OfflineModeIsEnabled" in message and "--data_files SPLIT=FILE" in message
+
+
 def test_offline_the_command_line_fails_at_once_in_one_line(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("SWAG_LORA_DATA", "SWAG_LORA_DEBUG")}
     env.update(HF_HUB_OFFLINE="1", PYTHONWARNINGS="ignore")

@@ -338,7 +338,11 @@ def file_items(paths: Sequence[str]) -> Iterator[tuple[Where, object, Collection
 
 def _hub_items(name: str, config: str | None, splits: Sequence[str]):
     for split in splits:
-        dataset = hub_dataset(name, config, split)
+        try:
+            dataset = hub_dataset(name, config, split)
+        except DataNotFoundError as err:
+            raise DataNotFoundError(f"{err}; give the task local files instead: --data_files SPLIT=FILE (or "
+                                    "data_files: in its task file)") from err
         columns = list(getattr(dataset, "column_names", None) or [])
         label = f"hub:{name}/{config or 'default'}/{split}"
         for i, record in enumerate(dataset):
