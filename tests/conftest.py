@@ -89,6 +89,15 @@ def tiny_llama(tokenizer):
     return make_tiny_llama(len(tokenizer))
 
 
+@pytest.fixture(scope="session")
+def tiny_llama_dir(tmp_path_factory, tokenizer):
+    """A tiny random Llama with SmolLM2's tokenizer saved as a model folder (read-only: shared)."""
+    folder = tmp_path_factory.mktemp("tiny-llama-dir")
+    make_tiny_llama(len(tokenizer)).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
 def randomise_lora(model, seed: int = 0, std: float = 0.05):
     """LoRA B starts at zero; give every trainable tensor random values so LoRA really acts."""
     gen = torch.Generator().manual_seed(seed)

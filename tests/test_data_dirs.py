@@ -13,7 +13,6 @@ import pytest
 from swag_lora.cli import commands as cli
 from swag_lora.errors import InvalidSettingError
 from swag_lora.tasks import DataDirs, DataNotFoundError, load_task
-from tests.conftest import make_tiny_llama
 
 
 def ids(rows) -> list[str]:
@@ -117,17 +116,9 @@ def test_data_dirs_parse_merge_and_record():
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory, tokenizer):
-    folder = tmp_path_factory.mktemp("datadirs-model")
-    make_tiny_llama(len(tokenizer)).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def run_on_task_folder(tmp_path_factory, model_dir, data_dir):
+def run_on_task_folder(tmp_path_factory, tiny_llama_dir, data_dir):
     out = tmp_path_factory.mktemp("datadirs") / "run"
-    argv = ["train", "--model_name_or_path", str(model_dir), "--task", "arc-easy", "--data_dir",
+    argv = ["train", "--model_name_or_path", str(tiny_llama_dir), "--task", "arc-easy", "--data_dir",
             str(data_dir / "arc-easy"), "--train_limit", "16", "--validation_limit", "8", "--num_train_epochs", "2",
             "--swag_start_epoch", "1", "--swag_collect_every_steps", "1", "--use_cpu", "true", "--disable_tqdm", "true",
             "--save_strategy", "no", "--output_dir", str(out)]
@@ -160,11 +151,11 @@ def test_evaluate_adds_task_dir_pairs_to_the_runs_folders(run_on_task_folder, da
     assert evaluated(run_on_task_folder, "arc-easy")["data"]["source"].startswith(f"local:{data_dir / 'arc-easy'}")
 
 
-def test_train_records_task_dir_pairs_for_evaluate(model_dir, data_dir, tmp_path, monkeypatch):
+def test_train_records_task_dir_pairs_for_evaluate(tiny_llama_dir, data_dir, tmp_path, monkeypatch):
     monkeypatch.delenv("SWAG_LORA_DATA", raising=False)
     out, copy = tmp_path / "run", tmp_path / "obqa-copy"
     shutil.copytree(data_dir / "obqa", copy)
-    argv = ["train", "--model_name_or_path", str(model_dir), "--task", "arc-easy", "--data_dir",
+    argv = ["train", "--model_name_or_path", str(tiny_llama_dir), "--task", "arc-easy", "--data_dir",
             f"arc-easy={data_dir / 'arc-easy'}", f"obqa={copy}", "--train_limit", "8", "--validation_limit", "0",
             "--num_train_epochs", "1", "--swag_start_step", "0", "--swag_collect_every_steps", "1", "--use_cpu",
             "true", "--disable_tqdm", "true", "--save_strategy", "no", "--output_dir", str(out)]

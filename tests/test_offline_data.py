@@ -19,7 +19,7 @@ import pytest
 from swag_lora.cli import demo
 from swag_lora.tasks import DataNotFoundError, load_task
 from swag_lora.tasks.slices import SLICE_FILE, packaged_data_dir, read_slice
-from tests.conftest import FIXTURES, REPO, benchmark_data, make_tiny_llama
+from tests.conftest import FIXTURES, REPO, benchmark_data
 
 PACKAGED = packaged_data_dir()
 DEMO_LIMITS = {"train": demo.DEMO_DEFAULTS["train_limit"], "validation": demo.DEMO_DEFAULTS["validation_limit"],
@@ -107,14 +107,6 @@ def test_demo_data_order_is_flag_env_shared_then_packaged(monkeypatch, tmp_path)
     assert demo.demo_data_dir(None, "obqa")[0] is None  # no packaged copy: the hub
 
 
-@pytest.fixture(scope="module")
-def tiny_model_dir(tmp_path_factory, tokenizer):
-    folder = tmp_path_factory.mktemp("demo-model")
-    make_tiny_llama(len(tokenizer)).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
-
-
 def demo_args(model, out, **sizes) -> Namespace:
     args = demo.parser().parse_args(["--model", str(model), "--output_dir", str(out), "--map_epochs", "1",
                                      "--swag_epochs", "1", "--collections_per_epoch", "2", "--n_samples", "2",
@@ -123,7 +115,7 @@ def demo_args(model, out, **sizes) -> Namespace:
     return args
 
 
-def test_the_demo_runs_offline_on_the_packaged_slice(tiny_model_dir, tmp_path, monkeypatch, capsys, data_dir):
+def test_the_demo_runs_offline_on_the_packaged_slice(tiny_llama_dir, tmp_path, monkeypatch, capsys, data_dir):
     monkeypatch.delenv("SWAG_LORA_DATA", raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(demo, "find_local_data", lambda: None)  # as on a clone with no shared/ beside it
@@ -132,7 +124,7 @@ def test_the_demo_runs_offline_on_the_packaged_slice(tiny_model_dir, tmp_path, m
         raise AssertionError("the demo went to the hub")
 
     monkeypatch.setattr("swag_lora.tasks.loading.hub_dataset", no_hub)
-    report = demo.run_demo(demo_args(tiny_model_dir, tmp_path / "demo"))
+    report = demo.run_demo(demo_args(tiny_llama_dir, tmp_path / "demo"))
     out = capsys.readouterr().out
     assert f"data {PACKAGED} (the ARC-Easy questions packaged with swag-lora" in out
     assert report.is_file()
@@ -143,13 +135,13 @@ def test_the_demo_runs_offline_on_the_packaged_slice(tiny_model_dir, tmp_path, m
     assert evaluated == ids(load_task("arc-easy", "test", data_dir, limit=8))  # the questions the data gives
 
 
-def test_the_demo_refuses_sizes_the_packaged_slice_cannot_serve_before_training(tiny_model_dir, tmp_path,
+def test_the_demo_refuses_sizes_the_packaged_slice_cannot_serve_before_training(tiny_llama_dir, tmp_path,
                                                                                monkeypatch):
     monkeypatch.delenv("SWAG_LORA_DATA", raising=False)
     monkeypatch.setattr(demo, "find_local_data", lambda: None)
     started = time.time()
     with pytest.raises(DataNotFoundError, match="a subset of 300 was asked for"):
-        demo.run_demo(demo_args(tiny_model_dir, tmp_path / "demo", test=300))
+        demo.run_demo(demo_args(tiny_llama_dir, tmp_path / "demo", test=300))
     assert not (tmp_path / "demo" / "run").exists() and time.time() - started < 30
 
 

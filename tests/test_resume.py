@@ -19,7 +19,6 @@ from swag_lora.runs.arguments import (
 )
 from swag_lora.runs.train import train_run
 from swag_lora.training.trainer import SwagTrainer
-from tests.conftest import make_tiny_llama
 
 
 class Killed(Exception):
@@ -27,11 +26,8 @@ class Killed(Exception):
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory, tokenizer):
-    folder = tmp_path_factory.mktemp("resume-model")
-    make_tiny_llama(len(tokenizer)).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+def model_dir(tiny_llama_dir):
+    return tiny_llama_dir
 
 
 def train(out, model_dir, data_dir, resume=False):

@@ -14,15 +14,11 @@ import pytest
 
 from swag_lora.cli import commands as cli
 from swag_lora.runs.lock import LOCK_FILE, RunLockedError, run_lock
-from tests.conftest import make_tiny_llama
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory, tokenizer):
-    folder = tmp_path_factory.mktemp("rundirs-model")
-    make_tiny_llama(len(tokenizer)).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+def model_dir(tiny_llama_dir):
+    return tiny_llama_dir
 
 
 def train_argv(model_dir, data_dir, out, *extra):

@@ -59,8 +59,9 @@ def load_task(
     in after the folders given (:func:`~swag_lora.tasks.locate.locate` has the order).
     ``source="auto"`` reads a local folder when one is found and the hub otherwise; ``"local"``
     and ``"hub"`` insist. A folder that is a slice of a release (the demo's packaged questions,
-    :mod:`~swag_lora.tasks.slices`) serves only the subsets it holds exactly. ``limit`` keeps that many rows,
-    drawn with ``subset_seed`` (independently of any training seed) and kept in file order.
+    :mod:`~swag_lora.tasks.slices`) serves only the subsets it holds exactly. ``limit`` keeps
+    that many rows, drawn with ``subset_seed`` (independently of any training seed) and kept in
+    file order.
     A malformed row raises :class:`DataFormatError`, unless ``skip_bad_rows`` is set: then it
     is left out and counted in ``skipped`` (and a warning says how many).
 
@@ -82,7 +83,7 @@ def load_task(
         raise ValueError(f"unknown source {source!r}; sources are {', '.join(SOURCES)}")
     if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
         raise ValueError(f"limit must be a non-negative integer or None, got {limit!r}")
-    if source == "hub" and data_dir is not None:
+    if source == "hub" and DataDirs.parse(data_dir):
         raise ValueError("data_dir names a local folder; it cannot be used with source='hub'")
 
     located = Located(None, [])
