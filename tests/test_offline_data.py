@@ -107,15 +107,15 @@ def test_demo_data_order_is_flag_env_shared_then_packaged(monkeypatch, tmp_path)
     assert demo.demo_data_dir(None, "obqa")[0] is None  # no packaged copy: the hub
 
 
-def demo_args(model, out, **sizes) -> Namespace:
+def demo_args(model, out, data_dir=None, **sizes) -> Namespace:
     args = demo.parser().parse_args(["--model", str(model), "--output_dir", str(out), "--map_epochs", "1",
                                      "--swag_epochs", "1", "--collections_per_epoch", "2", "--n_samples", "2",
-                                     "--scales", "1"])
+                                     "--scales", "1"] + (["--data_dir", data_dir] if data_dir else []))
     args.train_limit, args.validation_limit, args.test_limit = sizes.get("train", 16), 8, sizes.get("test", 8)
     return args
 
 
-def test_the_demo_runs_offline_on_the_packaged_slice(tiny_llama_dir, tmp_path, monkeypatch, capsys, data_dir):
+def test_the_demo_runs_offline_on_the_packaged_slice_with_the_datas_results(tiny_llama_dir, tmp_path, monkeypatch, capsys, data_dir):
     monkeypatch.delenv("SWAG_LORA_DATA", raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(demo, "find_local_data", lambda: None)  # as on a clone with no shared/ beside it
@@ -133,6 +133,13 @@ def test_the_demo_runs_offline_on_the_packaged_slice(tiny_llama_dir, tmp_path, m
     assert config["splits"]["train"]["available"] == 2251
     evaluated = json.loads((tmp_path / "demo" / "run" / "eval" / "arc-easy" / "test" / "map" / "ids.json").read_text())
     assert evaluated == ids(load_task("arc-easy", "test", data_dir, limit=8))  # the questions the data gives
+
+    demo.run_demo(demo_args(tiny_llama_dir, tmp_path / "again", data_dir=str(data_dir)))  # the same from the data
+    for method in ("map", "swa", "swag"):
+        ours, theirs = (json.loads((tmp_path / out / "run" / "eval" / "arc-easy" / "test" / method / "metrics.json")
+                                   .read_text()) for out in ("demo", "again"))
+        assert {k: ours[k] for k in ("acc", "nll", "ece", "brier")} == {k: theirs[k] for k in ("acc", "nll", "ece",
+                                                                                               "brier")}, method
 
 
 def test_the_demo_refuses_sizes_the_packaged_slice_cannot_serve_before_training(tiny_llama_dir, tmp_path,
