@@ -191,16 +191,22 @@ def demo_files(data: Path) -> dict[Path, str]:
 
 DEMO_README = """# ARC-Easy questions for `swag-lora demo`
 
-{sizes} questions of the AI2 Reasoning Challenge, Easy set: exactly the questions
-`swag-lora demo` draws from the full data with its default sizes (subset seed 0), in the
-release's Hugging Face layout (one JSON array per split; records unchanged, in file order).
+The AI2 Reasoning Challenge, Easy set, questions that `swag-lora demo` draws from the full data
+with its default sizes (subset seed 0):
+
+{sizes} questions,
+
+in the release's Hugging Face layout (one JSON array per split, one record per line; records
+unchanged, in file order).
 `swag-lora-slice.json` records the draw: the loader serves from this folder only subsets it holds
 exactly (the same or smaller sizes, subset seed 0), so results equal those on the full data, and
 refuses anything else.
 
 Made by `tools/cut_data.py demo` from the full release files.
 
-Source: {source}. Questions © Allen Institute for AI, licensed under the Creative Commons
+Source: {source}.
+
+Questions © Allen Institute for AI, licensed under the Creative Commons
 Attribution-ShareAlike 4.0 International licence (CC BY-SA 4.0,
 https://creativecommons.org/licenses/by-sa/4.0/). Changes: a subset of the rows was selected; the
 rows themselves are unchanged. This folder is shared under the same licence.
@@ -230,10 +236,11 @@ FIXTURE_README = """# Test fixtures: the benchmark files, cut short
 
 The test suite reads these when the full data (`$SWAG_LORA_DATA`, or `shared/data` beside the
 checkout) is absent, or always with `SWAG_LORA_FORCE_FIXTURES=1`. Every folder and file has the
-name and format of the release copy in `shared/data` (see its README), cut to its first rows plus
-the rows tests check by id, one row of every number of choices the file has and, in `arc-easy/`,
-the questions `swag-lora demo` draws; rows are copied unchanged. MMLU keeps all 57 subjects. `MANIFEST.json` lists each file's rows and the release's
-rows; tests that check release sizes check these instead.
+name and format of the release copy in `shared/data` (see its README), cut to its first rows
+plus the rows tests check by id, one row of every number of choices the file has and, in
+`arc-easy/`, the questions `swag-lora demo` draws; rows are copied unchanged (JSON arrays are
+written one record per line). MMLU keeps all 57 subjects. `MANIFEST.json` lists each file's rows
+and the release's rows; tests that check release sizes check these instead.
 
 Made by `tools/cut_data.py fixtures`. Sources and licences (each folder is shared under its
 source's licence; changes: rows were selected, not edited):
