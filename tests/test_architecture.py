@@ -42,7 +42,7 @@ ALLOWED = {
             "evaluation", "prediction", "report"},
 }
 # Third-party modules that may be imported inside a function (optional or slow to import).
-LAZY_ALLOWED = {"laplace", "matplotlib", "deepspeed", "datasets", "pyarrow"}
+LAZY_ALLOWED = {"laplace", "matplotlib", "deepspeed", "datasets", "pyarrow", "ivon"}
 
 
 def module_name(path: Path) -> str:

@@ -12,8 +12,9 @@ from pathlib import Path
 from .. import distributed as D
 from ..bayes.fitting import DEFAULT_SCALE_GRID
 from ..bayes.laplace import DEFAULT_PRIOR_GRID, PRIOR_METHODS, LaplaceOptions
-from ..bayes.registry import METHODS
+from ..bayes.registry import METHODS, MethodUnavailableError, unavailable_reason
 from ..bayes.sampling import SamplingOptions
+from ..bayes.tfb import TFB_METRICS, TfbOptions
 from ..errors import UsageError
 from ..evaluation.data import EvalSpec, prepare_data
 from ..evaluation.harness import evaluate_methods, make_context
@@ -21,7 +22,7 @@ from ..evaluation.sample_study import STUDY_FOLDER, run_sample_study, write_samp
 from ..metrics import DEFAULT_ECE_BINS
 from ..report.tables import summary_table
 from ..runs.layout import EVAL_DIR
-from ..runs.load import attach_run, load_run
+from ..runs.load import attach_run, load_run, read_run_config
 
 __all__ = ["parser", "run"]
 
@@ -56,6 +57,13 @@ def parser() -> argparse.ArgumentParser:
                    help="Laplace prior precision: marginal likelihood or validation NLL over --laplace_prior_grid")
     p.add_argument("--laplace_prior_grid", type=float, nargs="+", default=list(DEFAULT_PRIOR_GRID))
     p.add_argument("--laplace_samples", type=int, default=100, help="logit draws per question of the Laplace predictive")
+    p.add_argument("--tfb_metric", choices=TFB_METRICS, default=TfbOptions.metric,
+                   help="TFB: what may change on the validation split, labelled with MAP's own predictions: the "
+                        "fraction of flipped predictions (accuracy) or the relative NLL change (nll)")
+    p.add_argument("--tfb_tolerance", type=float, default=None,
+                   help="TFB: the largest change allowed (default 0.01 for accuracy, 0.003 for nll)")
+    p.add_argument("--tfb_max_sigma", type=float, default=TfbOptions.max_sigma, help="TFB: upper end of the σ search")
+    p.add_argument("--tfb_iterations", type=int, default=TfbOptions.iterations, help="TFB: bisection steps")
     p.add_argument("--fit_limit", type=int, default=None,
                    help="training questions for the Laplace curvature (default: the run's training split)")
     p.add_argument("--seed", type=int, default=0, help="seed of the posterior samples (fixed across datasets)")
@@ -93,6 +101,11 @@ def _check(args) -> None:
 def run(argv: list[str]) -> int:
     args = parser().parse_args(argv)
     _check(args)
+    for name in args.methods:  # from the run configs, before any model is loaded
+        for path in args.runs:  # single-run methods run on every run, multi-run ones over all
+            reason = unavailable_reason(name, read_run_config(path).trained_with, f"run {path}")
+            if reason is not None:
+                raise MethodUnavailableError(reason)
     device = D.init_from_env()  # under torchrun / accelerate launch: questions split across processes
     host = load_run(args.runs[0], device=device)
     runs = [host] + [attach_run(r, host) for r in args.runs[1:]]
@@ -108,6 +121,8 @@ def run(argv: list[str]) -> int:
         progress=not args.no_progress, fit_limit=args.fit_limit,
         laplace=LaplaceOptions(prior=args.laplace_prior, prior_grid=tuple(args.laplace_prior_grid),
                                n_samples=args.laplace_samples),
+        tfb=TfbOptions(metric=args.tfb_metric, tolerance=args.tfb_tolerance, max_sigma=args.tfb_max_sigma,
+                       iterations=args.tfb_iterations),
     )
 
     def specs_for(run):

@@ -19,7 +19,7 @@ from .. import distributed as D
 from .. import metrics as M
 from ..bayes.fitting import temperature_scaled
 from ..bayes.predictive import evaluate_predictive
-from ..bayes.registry import METHODS, MethodContext, build_method, predictive_label
+from ..bayes.registry import METHODS, MethodContext, build_method, check_available, predictive_label
 from ..bayes.sampling import SamplingOptions
 from ..errors import InvalidSettingError
 from ..runs.layout import EVAL_DIR
@@ -85,6 +85,7 @@ def evaluate_methods(
     unknown = [n for n in names if n not in METHODS]
     if unknown:
         raise InvalidSettingError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
+    check_available(names, ctx.runs)  # before any method is built or written
     output_root = Path(output_root)
     datas = sorted(datas, key=lambda d: d.ood)  # in-distribution first (stable)
     built = build_methods(ctx, names, temperature)

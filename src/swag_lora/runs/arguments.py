@@ -13,10 +13,12 @@ from ..bayes.posterior import DEFAULT_MAX_RANK
 from ..errors import InvalidSettingError
 from ..lm.loading import DEFAULT_LORA, LoraSettings
 from ..lm.smollm2 import SMOLLM2_ALIAS
-from ..training.settings import SwagSettings
+from ..training.settings import BlobSettings, IvonSettings, SwagSettings
 
 __all__ = [
+    "BAYES_METHODS",
     "TRAINING_DEFAULTS",
+    "BayesArguments",
     "DataArguments",
     "LoraArguments",
     "ModelArguments",
@@ -134,6 +136,47 @@ class SwagArguments:
             swag_anneal_steps=self.swag_anneal_steps,
             max_rank=self.swag_max_rank,
         )
+
+
+BAYES_METHODS = ("swag", "blob", "ivon")  # what a run is trained with
+_BLOB, _IVON = BlobSettings(), IvonSettings()
+
+
+@dataclass
+class BayesArguments:
+    """Which posterior training builds: SWAG (default: AdamW, SWAG collected on the way), BLoB
+    (a Gaussian over every LoRA A, trained by flipout and a KL step) or IVON (the IVON optimizer
+    in place of AdamW; ``--learning_rate`` is then IVON's rate). TFB needs no training: it is
+    an evaluation method of any run."""
+
+    bayes_method: str = field(default="swag", metadata={"help": "swag, blob or ivon.", "choices": list(BAYES_METHODS)})
+    blob_init_std: float = field(default=_BLOB.init_std,
+                                 metadata={"help": "BLoB ε: G ~ U[ε/√2, ε], σ = G² (ε < 0: σ = softplus(G))."})
+    blob_prior_std: float = field(default=_BLOB.prior_std, metadata={"help": "BLoB prior N(0, β²): β."})
+    blob_kl_learning_rate: float = field(default=_BLOB.kl_learning_rate, metadata={"help": "SGD rate of the KL step."})
+    blob_kl_gamma: float | None = field(
+        default=_BLOB.kl_gamma, metadata={"help": "KL cycle of ⌊100·N^(π/γ)/batch⌋ steps; unset: one epoch."})
+    blob_kl_reweighting: bool = field(default=_BLOB.kl_reweighting,
+                                      metadata={"help": "KL weight 2^i/(2^(M+1)−1) at step i of a cycle (else 1/M)."})
+    ivon_ess: float | None = field(default=None, metadata={"help": "IVON effective sample size (default: training-set size)."})
+    ivon_hess_init: float | None = field(default=None, metadata={"help": "IVON initial Hessian h0 (default 1000/ess)."})
+    ivon_beta1: float = field(default=_IVON.beta1, metadata={"help": "IVON gradient momentum."})
+    ivon_beta2: float = field(default=_IVON.beta2, metadata={"help": "IVON Hessian momentum."})
+    ivon_weight_decay: float = field(default=_IVON.weight_decay, metadata={"help": "IVON weight decay δ (prior precision)."})
+    ivon_clip_radius: float = field(default=_IVON.clip_radius, metadata={"help": "IVON update clip radius."})
+    ivon_rescale_lr: bool = field(default=_IVON.rescale_lr, metadata={"help": "IVON: scale the rate by h0 + δ."})
+
+    def __post_init__(self):
+        if self.bayes_method not in BAYES_METHODS:
+            raise InvalidSettingError(f"bayes_method must be one of {', '.join(BAYES_METHODS)}, got {self.bayes_method!r}")
+
+    def blob(self) -> BlobSettings:
+        return BlobSettings(self.blob_init_std, self.blob_prior_std, self.blob_kl_learning_rate, self.blob_kl_gamma,
+                            self.blob_kl_reweighting)
+
+    def ivon(self) -> IvonSettings:
+        return IvonSettings(self.ivon_ess, self.ivon_hess_init, self.ivon_beta1, self.ivon_beta2,
+                            self.ivon_weight_decay, self.ivon_clip_radius, self.ivon_rescale_lr)
 
 
 # Defaults of TrainingArguments that differ from transformers' for this tool.

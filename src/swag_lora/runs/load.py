@@ -1,7 +1,8 @@
 """Load a finished run for evaluation, or attach another run to an already loaded model.
 
 :func:`load_run` refuses a run directory that is unfinished (no ``run_config.json``), written
-by a swag-lora this one cannot read, or made with another base model.
+by a swag-lora this one cannot read, or made with another base model. A BLoB or IVON run also
+brings its trained Gaussian (:attr:`LoadedRun.variational`).
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ from pathlib import Path
 import torch
 
 from ..bayes.posterior import SwagPosterior
+from ..bayes.variational import DiagonalGaussian
 from ..lm.adapters import load_adapter
 from ..lm.fingerprint import base_model_fingerprint, check_same_base
 from ..lm.multiple_choice import MultipleChoiceLM
 from .build import build_model
 from .config import RunConfig, RunError
-from .layout import ADAPTER_FILE, MAP_DIR, POSTERIOR_FILE, RUN_CONFIG
+from .layout import ADAPTER_FILE, MAP_DIR, POSTERIOR_FILE, RUN_CONFIG, VARIATIONAL_FILE
 from .provenance import check_compatible
 
 __all__ = ["LoadedRun", "RunError", "attach_run", "load_run", "read_run_config"]
@@ -34,10 +36,16 @@ class LoadedRun:
     tokenizer: object
     posterior: SwagPosterior
     map_vector: torch.Tensor
+    variational: DiagonalGaussian | None = None
 
     @property
     def name(self) -> str:
         return self.path.name
+
+    @property
+    def trained_with(self) -> str:
+        """``swag``, ``blob`` or ``ivon``: which posterior the run was trained for."""
+        return self.config.trained_with
 
 
 def read_run_config(run_dir: str | os.PathLike) -> RunConfig:
@@ -51,11 +59,21 @@ def read_run_config(run_dir: str | os.PathLike) -> RunConfig:
         raise RunError(f"{run_dir} is not a finished swag-lora run: missing {', '.join(missing)}")
     config = RunConfig.read(run_dir)
     check_compatible(config.provenance, f"run {run_dir}")
+    if config.trained_with != "swag" and not (run_dir / VARIATIONAL_FILE).exists():
+        raise RunError(f"{run_dir} is not a finished swag-lora run: missing {VARIATIONAL_FILE}")
     return config
 
 
+def _variational(run_dir: Path, config: RunConfig, posterior: SwagPosterior) -> DiagonalGaussian | None:
+    if config.trained_with == "swag":
+        return None
+    found = DiagonalGaussian.load(run_dir / VARIATIONAL_FILE, posterior.names, posterior.shapes)
+    return found.to(posterior.device)
+
+
 def load_run(run_dir: str | os.PathLike, device: str | torch.device | None = None) -> LoadedRun:
-    """Load a finished run: base model, MAP adapter, answer head and SWAG posterior."""
+    """Load a finished run: base model, MAP adapter, answer head, SWAG posterior and (BLoB, IVON)
+    the trained Gaussian."""
     run_dir = Path(run_dir)
     config = read_run_config(run_dir)
     lora = replace(config.lora, init_adapter=str(run_dir / MAP_DIR))
@@ -65,7 +83,8 @@ def load_run(run_dir: str | os.PathLike, device: str | torch.device | None = Non
         device = "cuda" if torch.cuda.is_available() else "cpu"
     model.to(device)
     posterior = SwagPosterior.load(run_dir / POSTERIOR_FILE, model)
-    return LoadedRun(run_dir, config, model, tokenizer, posterior, posterior.read())
+    return LoadedRun(run_dir, config, model, tokenizer, posterior, posterior.read(),
+                     _variational(run_dir, config, posterior))
 
 
 def attach_run(run_dir: str | os.PathLike, host: LoadedRun) -> LoadedRun:
@@ -84,4 +103,5 @@ def attach_run(run_dir: str | os.PathLike, host: LoadedRun) -> LoadedRun:
     with host.posterior.written(host.map_vector):
         load_adapter(host.model, str(run_dir / MAP_DIR))
         map_vector = posterior.read()
-    return LoadedRun(run_dir, config, host.model, host.tokenizer, posterior, map_vector)
+    return LoadedRun(run_dir, config, host.model, host.tokenizer, posterior, map_vector,
+                     _variational(run_dir, config, posterior))

@@ -1,4 +1,9 @@
-"""Train one run: fine-tune with LoRA + SWAG and write a complete run directory.
+"""Train one run: fine-tune with LoRA + SWAG (or BLoB, or IVON) and write a complete run directory.
+
+A SWAG run collects its posterior during AdamW training. A BLoB or IVON run (``bayes_method``)
+collects no SWAG moments and writes no SWA adapter; it writes its trained Gaussian to
+``variational_posterior.safetensors`` (the final iterate's, as both papers use it). Every run's
+``map/`` is the best-validation-NLL adapter (for BLoB and IVON: of the mean weights).
 
 Under several processes every process trains and holds the same posterior; only the main
 process writes. ``run_config.json`` is written last (see :mod:`swag_lora.runs.layout`).
@@ -13,18 +18,26 @@ from pathlib import Path
 import torch
 from transformers import set_seed
 
+from ..bayes.blob import BlobVariational
+from ..bayes.ivon import ivon_posterior
+from ..bayes.parameters import FlatParameterView
 from ..files import write_json
 from ..lm.adapters import save_adapter_vector
 from ..lm.encoding import MultipleChoiceCollator, encode_rows
 from ..lm.fingerprint import base_model_fingerprint
+from ..training.blob import BlobCallback
+from ..training.ivon import resolve_ess
+from ..training.settings import SwagSettings
 from ..training.trainer import SwagTrainer, compute_eval_metrics
-from .arguments import DataArguments, LoraArguments, ModelArguments, SwagArguments
+from .arguments import BayesArguments, DataArguments, LoraArguments, ModelArguments, SwagArguments
 from .build import build_model, load_split
 from .config import RunConfig, RunError
-from .layout import MAP_DIR, POSTERIOR_FILE, RUN_CONFIG, SWA_DIR, TRAIN_LOG
+from .layout import MAP_DIR, POSTERIOR_FILE, RUN_CONFIG, SWA_DIR, TRAIN_LOG, VARIATIONAL_FILE
 from .provenance import provenance
 
 __all__ = ["train_run"]
+
+NEVER = 2**62  # the SWAG start step of a run that collects no SWAG moments
 
 
 def train_run(
@@ -33,9 +46,12 @@ def train_run(
     lora_args: LoraArguments,
     swag_args: SwagArguments,
     training_args,
+    bayes_args: BayesArguments | None = None,
 ) -> Path:
-    """Fine-tune with LoRA + SWAG and write a complete run directory (``training_args.output_dir``,
-    a ``transformers.TrainingArguments``); returns its path."""
+    """Fine-tune with LoRA and SWAG (or BLoB or IVON, ``bayes_args``) and write a complete run
+    directory (``training_args.output_dir``, a ``transformers.TrainingArguments``); returns its path."""
+    bayes_args = bayes_args or BayesArguments()
+    method = bayes_args.bayes_method
     started = time.time()
     run_dir = Path(training_args.output_dir)
     set_seed(training_args.seed)
@@ -54,6 +70,9 @@ def train_run(
     if not torch.cuda.is_available():
         training_args.dataloader_pin_memory = False  # nothing to pin for; avoids a warning per epoch
     swag = swag_args.settings(training_args.num_train_epochs)
+    if method != "swag":
+        swag = SwagSettings(swag_start_step=NEVER, max_rank=0)
+    variational = _variational_kwargs(model, bayes_args, len(train_features))
     trainer = SwagTrainer(
         model=model,
         args=training_args,
@@ -63,10 +82,11 @@ def train_run(
         compute_metrics=compute_eval_metrics if val_features is not None else None,
         processing_class=tokenizer,
         swag=swag,
+        **variational,
     )
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     posterior = trainer.posterior
-    if posterior.n_collected == 0:
+    if method == "swag" and posterior.n_collected == 0:
         raise RunError(
             f"SWAG collected nothing: the SWAG phase starts at step {trainer.swag_callback.start_step} "
             f"but training ran {trainer.state.global_step} steps; start SWAG earlier or train longer"
@@ -77,7 +97,10 @@ def train_run(
         if (run_dir / RUN_CONFIG).exists():
             (run_dir / RUN_CONFIG).unlink()  # not a finished run until rewritten below
         save_adapter_vector(model, str(run_dir / MAP_DIR), posterior.view, map_vector)
-        save_adapter_vector(model, str(run_dir / SWA_DIR), posterior.view, posterior.mean())
+        if method == "swag":
+            save_adapter_vector(model, str(run_dir / SWA_DIR), posterior.view, posterior.mean())
+        else:
+            _variational_posterior(trainer, bayes_args).save(run_dir / VARIATIONAL_FILE)
         posterior.save(run_dir / POSTERIOR_FILE)
         write_json(run_dir / TRAIN_LOG, trainer.state.log_history)
     config = RunConfig(
@@ -85,7 +108,9 @@ def train_run(
         data=data_args,
         lora=lora_args,
         swag=swag_args,
-        swag_resolved=asdict(swag),
+        bayes=bayes_args,
+        variational=_variational_summary(trainer),
+        swag_resolved=asdict(swag) if method == "swag" else None,
         training=training_args.to_dict(),
         n_slots=n_slots,
         splits={"train": train_split.to_dict(), "validation": val_split.to_dict() if val_split else None},
@@ -115,3 +140,32 @@ def _map_vector(trainer: SwagTrainer) -> tuple[torch.Tensor, dict]:
                                    "this is the init adapter)",
                            "step": trainer.swag_callback.start_step}
     return trainer.posterior.read(), {"rule": "final weights", "step": trainer.state.global_step}
+
+
+def _variational_kwargs(model, bayes_args: BayesArguments, n_train: int) -> dict:
+    """The SwagTrainer arguments that make it train BLoB or IVON (none for SWAG)."""
+    if bayes_args.bayes_method == "blob":
+        settings = bayes_args.blob()
+        view = FlatParameterView.of_model(model)
+        variational = BlobVariational(model, view, settings.init_std)
+        return {"blob": BlobCallback(variational, settings, n_train)}
+    if bayes_args.bayes_method == "ivon":
+        settings = bayes_args.ivon()
+        return {"ivon": settings, "ivon_ess": resolve_ess(settings, n_train)}
+    return {}
+
+
+def _variational_posterior(trainer: SwagTrainer, bayes_args: BayesArguments):
+    """The trained Gaussian of a BLoB or IVON run, at the final iterate."""
+    view = trainer.posterior.view
+    if trainer.blob is not None:
+        return trainer.blob.variational.posterior(view.read(), view, asdict(trainer.blob.settings))
+    return ivon_posterior(trainer.ivon, view, {"learning_rate": trainer.args.learning_rate, **asdict(bayes_args.ivon())})
+
+
+def _variational_summary(trainer: SwagTrainer) -> dict | None:
+    if trainer.blob is not None:
+        return trainer.blob.summary()
+    if trainer.ivon is not None:
+        return {"ess": trainer.ivon_ess, "ivon_steps": trainer.ivon.current_step}
+    return None
