@@ -21,6 +21,7 @@ def grid(model_dir, data_dir, **over) -> BenchConfig:
         "map_epochs": 2, "swag_epochs": 2, "learning_rate": 1e-2, "swag_learning_rates": [1e-2, 3e-2],
         "collections_per_epoch": 2, "max_rank": 2, "tune_samples": 2, "scale_grid": [1, 4], "n_samples": 3,
         "mc_dropout_samples": 2, "laplace_fit_limit": 8, "laplace_samples": 20, "batch_size": 4, "eval_batch_size": 8,
+        "blob": {"init_std": 0.2, "epochs": 1}, "ivon": {"learning_rate": 0.1, "epochs": 1}, "tfb": {"iterations": 2},
     }
     raw.update(over)
     return BenchConfig.from_dict(raw)
@@ -71,6 +72,8 @@ def test_driver_runs_the_grid_resumes_after_a_stop_and_reports(tmp_path, tiny_mo
     second.run()
     assert not set(second.ran) & set(done_before)
     assert "arc-easy/seed1/map" in second.ran and "arc-easy/combined" in second.ran
+    assert {"arc-easy/seed0/blob", "arc-easy/seed1/ivon", "arc-easy/seed1/eval/blob", "arc-easy/seed0/eval/tfb"} \
+        <= set(second.ran)
     tuning = json.loads((work / "arc-easy" / "tuning.json").read_text())
     choice = tuning["choice"]
     lr = choice["swag_learning_rate"]
@@ -101,14 +104,22 @@ def test_driver_runs_the_grid_resumes_after_a_stop_and_reports(tmp_path, tiny_mo
         assert r["ece_bins"] == 15
     methods = {(r["method"], r["ood_task"]) for r in records}
     expected_id = {"zero-shot", "map", "swa", "swag", "swag-tuned", "mc-dropout", "temperature", "laplace", "ensemble",
-                   "multiswag"}
+                   "multiswag", "tfb", "blob", "blob-mean", "ivon", "ivon-mean"}
     assert {m for m, ood in methods if ood is None} >= expected_id
-    assert {m for m, ood in methods if ood == "arc-challenge"} == {"map", "temperature", "swag", "swag-tuned"}
+    assert {m for m, ood in methods if ood == "arc-challenge"} == {"map", "temperature", "swag", "swag-tuned", "tfb",
+                                                                   "blob", "blob-mean", "ivon", "ivon-mean"}
     by = {(r["method"], r["ood_task"], r["seed"]): r for r in records}
     assert by[("swag", None, 0)]["n_samples"] == 3 and by[("swag-tuned", None, 0)]["scale"] == choice["scale"]
     assert by[("mc-dropout", None, 1)]["n_samples"] == 2
     assert by[("ensemble", None, None)]["n_samples"] == 2 and by[("multiswag", None, None)]["n_samples"] == 6
     assert by[("zero-shot", None, None)]["seed"] is None
+    for seed in (0, 1):  # the field's methods: each seed's own BLoB and IVON runs, TFB on its MAP
+        assert by[("blob", None, seed)]["n_samples"] == 3 and by[("blob-mean", None, seed)]["n_samples"] == 1
+        assert by[("ivon", None, seed)]["n_samples"] == 3 and by[("tfb", None, seed)]["n_samples"] == 3
+    blob_run = json.loads((work / "arc-easy" / "seed1" / "blob" / "run_config.json").read_text())
+    assert blob_run["bayes"]["bayes_method"] == "blob" and blob_run["bayes"]["blob_init_std"] == 0.2
+    ivon_run = json.loads((work / "arc-easy" / "seed0" / "ivon" / "run_config.json").read_text())
+    assert ivon_run["training"]["learning_rate"] == 0.1 and ivon_run["variational"]["ess"] == 16
     ood = by[("swag", "arc-challenge", 0)]
     assert 0 <= ood["auroc_entropy"] <= 1 and 0 <= ood["auroc_mi"] <= 1
     assert by[("map", "arc-challenge", 0)]["auroc_mi"] is None  # one member: no mutual information
@@ -129,6 +140,7 @@ def test_driver_runs_the_grid_resumes_after_a_stop_and_reports(tmp_path, tiny_mo
     out = write_results_report(config, results, tmp_path / "docs" / "results.md", work=None)
     text = out.read_text()
     assert "| map |" in text and "swag-tuned" in text and "arc-challenge" in text
+    assert "| blob |" in text and "| tfb |" in text and "| swag − ivon |" in text and "BLoB, IVON" in text
     assert list((tmp_path / "docs" / "img").glob("*.png"))
 
 
@@ -141,6 +153,12 @@ def test_config_errors_name_the_problem(tiny_model_dir, data_dir):
         grid(tiny_model_dir, data_dir, tasks={"obqa": {"train": 4, "validation": 4, "test": 0}})
     with pytest.raises(BenchConfigError, match="unknown method"):
         grid(tiny_model_dir, data_dir, methods=["map", "swag-ultra"])
+    with pytest.raises(BenchConfigError, match="blob must be a mapping with keys among"):
+        grid(tiny_model_dir, data_dir, blob={"prior": 0.1})
+    with pytest.raises(BenchConfigError, match="ivon: IVON ess must be > 0"):
+        grid(tiny_model_dir, data_dir, ivon={"ess": -1})
+    with pytest.raises(BenchConfigError, match="tfb: TFB metric must be one of"):
+        grid(tiny_model_dir, data_dir, tfb={"metric": "brier"})
     with pytest.raises(BenchConfigError, match="length_normalize must be true or false"):
         grid(tiny_model_dir, data_dir,
              tasks={"obqa": {"train": 4, "validation": 4, "test": 4, "length_normalize": "false"}})

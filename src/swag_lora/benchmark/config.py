@@ -1,4 +1,9 @@
-"""The calibration benchmark's grid, from one YAML file: :class:`BenchConfig`, validated."""
+"""The calibration benchmark's grid, from one YAML file: :class:`BenchConfig`, validated.
+
+BLoB, IVON and TFB take their settings from the ``blob``, ``ivon`` and ``tfb`` mappings (the
+papers' defaults where a key is absent, see :data:`VARIATIONAL_KEYS`); BLoB and IVON train for
+the MAP phase's epochs unless ``epochs`` says otherwise.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +14,22 @@ import yaml
 
 from ..bayes.posterior import DEFAULT_MAX_RANK
 from ..bayes.registry import METHODS
+from ..bayes.tfb import TfbOptions
 from ..errors import SwagLoraError
 from ..lm.loading import DEFAULT_LORA
 from ..lm.smollm2 import SMOLLM2_ALIAS
+from ..training.settings import BlobSettings, IvonSettings
 
-__all__ = ["BenchConfig", "BenchConfigError", "TaskGrid"]
+__all__ = ["VARIATIONAL_KEYS", "BenchConfig", "BenchConfigError", "TaskGrid"]
+
+# The keys of the blob / ivon / tfb mappings: the training budget, then the method's own settings.
+_BUDGET = ("epochs", "learning_rate", "warmup_ratio")
+VARIATIONAL_KEYS = {
+    "blob": (*_BUDGET, *(f.name for f in fields(BlobSettings))),
+    "ivon": (*_BUDGET, *(f.name for f in fields(IvonSettings))),
+    "tfb": tuple(f.name for f in fields(TfbOptions)),
+}
+_CHECKERS = {"blob": BlobSettings, "ivon": IvonSettings, "tfb": TfbOptions}
 
 CONFIG_KEYS_HELP = "see bench/calibration.yaml for every key"
 
@@ -79,8 +95,12 @@ class BenchConfig:
     ece_bins: int = 15
     sample_seed: int = 0
     methods: list[str] = field(default_factory=lambda: [
-        "zero-shot", "map", "swa", "swag", "swag-tuned", "mc-dropout", "temperature", "laplace", "ensemble",
-        "multiswag"])
+        "zero-shot", "map", "swa", "swag", "swag-tuned", "mc-dropout", "temperature", "laplace", "tfb", "blob",
+        "blob-mean", "ivon", "ivon-mean", "ensemble", "multiswag"])
+    # BLoB and IVON runs (per seed) and TFB from each seed's MAP; see VARIATIONAL_KEYS
+    blob: dict = field(default_factory=dict)
+    ivon: dict = field(default_factory=dict)
+    tfb: dict = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, raw: dict) -> BenchConfig:
@@ -138,6 +158,18 @@ class BenchConfig:
         for name, choice in self.choices.items():
             if set(choice) - {"swag_learning_rate", "scale"}:
                 raise BenchConfigError(f"choices for {name} may set swag_learning_rate and scale only")
+        for method, keys in VARIATIONAL_KEYS.items():
+            given = getattr(self, method)
+            if not isinstance(given, dict) or set(given) - set(keys):
+                raise BenchConfigError(f"{method} must be a mapping with keys among {', '.join(keys)}; got {given!r}")
+            own = {k: v for k, v in given.items() if k not in _BUDGET}
+            try:
+                _CHECKERS[method](**own)
+            except (SwagLoraError, TypeError) as err:
+                raise BenchConfigError(f"{method}: {err}") from None
+            for key in _BUDGET:
+                if given.get(key) is not None and not (isinstance(given[key], (int, float)) and given[key] >= 0):
+                    raise BenchConfigError(f"{method}: {key} must be a number >= 0, got {given[key]!r}")
 
     def to_dict(self) -> dict:
         out = asdict(self)

@@ -12,8 +12,12 @@ Per task, the units are, in order:
 3. ``tuning`` (the tuning seed only): validation NLL of SWAG for every SWAG learning rate and
    sample scale; the lowest chooses the rate used for every seed and the ``swag-tuned`` scale.
 4. ``eval`` (per seed): every single-run method on the test subset (and, for MAP,
-   temperature, SWAG and swag-tuned, the OOD sets), written as soon as each group finishes.
-5. ``zero-shot`` once per task and ``combined`` (ensemble, MultiSWAG over the seeds, reusing
+   temperature, SWAG, swag-tuned and TFB, the OOD sets), written as soon as each group
+   finishes. TFB Bayesianizes the SWAG branch's ``map/`` adapter (the early-stopped MAP).
+5. ``blob`` and ``ivon`` (per seed): a BLoB run and an IVON run from fresh LoRA weights with the
+   MAP phase's budget, then its methods (``blob`` and ``blob-mean``, ``ivon`` and
+   ``ivon-mean``) on the test subset and the OOD sets; training and evaluation are one unit.
+6. ``zero-shot`` once per task and ``combined`` (ensemble, MultiSWAG over the seeds, reusing
    the saved per-member log-probabilities) once every seed's ``eval`` is done.
 
 A unit is done when its output exists (a finished run directory, a JSON marker); a run
@@ -30,6 +34,7 @@ import torch
 
 from ..bayes.laplace import LaplaceOptions
 from ..bayes.sampling import SamplingOptions
+from ..bayes.tfb import TfbOptions
 from ..evaluation.data import EvalSpec, prepare_data
 from ..evaluation.harness import evaluate_methods, evaluate_run, make_context
 from ..files import write_json
@@ -89,6 +94,8 @@ class Driver:
             groups.append(("swa", ["swa"], SamplingOptions(), {}, False))
         if "mc-dropout" in wanted:
             groups.append(("mc-dropout", ["mc-dropout"], sampled.with_(n_samples=c.mc_dropout_samples), {}, False))
+        if "tfb" in wanted:
+            groups.append(("tfb", ["tfb"], sampled, {"tfb": TfbOptions(**c.tfb)}, True))
         if "laplace" in wanted:
             groups.append(("laplace", ["laplace"], SamplingOptions(seed=c.sample_seed),
                            {"fit_limit": c.laplace_fit_limit, "laplace": LaplaceOptions(n_samples=c.laplace_samples)},
@@ -117,6 +124,24 @@ class Driver:
                            {"labels": [r["method"] for r in records]})
 
             self.units.timed(f"{task.name}/seed{seed}/eval/{name}", work)
+
+    def evaluate_variational(self, task: TaskGrid, seed: int, method: str) -> None:
+        """Train the BLoB or IVON run of (task, seed) and evaluate its sampled and mean-only
+        methods (those the config lists) on the test subset and the OOD sets."""
+        names = [m for m in (method, f"{method}-mean") if m in self.config.methods]
+        marker = self.layout.variational_marker(task.name, seed, method)
+        if not names or marker.is_file():
+            return
+        path = self.units.train_variational(task, seed, method)
+        c = self.config
+
+        def work():
+            records = evaluate_run(load_run(path), self._specs(task, True), names,
+                                   SamplingOptions(n_samples=c.n_samples, seed=c.sample_seed), ece_bins=c.ece_bins,
+                                   batch_size=c.eval_batch_size, output_root=path / "eval", progress=False)
+            write_json(marker, {"labels": [r["method"] for r in records]})
+
+        self.units.timed(f"{task.name}/seed{seed}/eval/{method}", work)
 
     def evaluate_zero_shot(self, task: TaskGrid) -> None:
         marker = self.layout.zero_shot_marker(task.name)
@@ -179,6 +204,11 @@ class Driver:
                 units.append((f"{task.name}/seed{seed}", lambda t=task, s=seed: self.evaluate_seed(t, s)))
         for task in c.tasks:
             units.append((f"{task.name}/combined", lambda t=task: self.evaluate_combined(t)))
+        for seed in c.seeds:  # the field's methods: their own runs, after the SWAG grid
+            for task in c.tasks:
+                for method in ("blob", "ivon"):
+                    units.append((f"{task.name}/seed{seed}/{method}",
+                                  lambda t=task, s=seed, m=method: self.evaluate_variational(t, s, m)))
         return units
 
     def run(self, only_tasks: list[str] | None = None, deadline: float | None = None) -> list[str]:

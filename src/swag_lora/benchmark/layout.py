@@ -51,6 +51,13 @@ class Layout:
     def eval_marker(self, task: str, seed: int, lr: float, group: str) -> Path:
         return self.swag_run(task, seed, lr) / "done" / f"{group}.json"
 
+    def variational_run(self, task: str, seed: int, method: str) -> Path:
+        """A BLoB or IVON run of (task, seed); its evaluations live inside it."""
+        return self.seed(task, seed) / method
+
+    def variational_marker(self, task: str, seed: int, method: str) -> Path:
+        return self.variational_run(task, seed, method) / "done" / f"{method}.json"
+
     def zero_shot_root(self, task: str) -> Path:
         return self.task(task) / "zero-shot"
 

@@ -26,7 +26,9 @@ __all__ = ["claims", "compare", "difference_table", "metric_table", "versus_tabl
 METRICS = ("acc", "nll", "ece", "mce", "brier")
 OOD_METRICS = ("acc", "nll", "ece", "auroc_entropy", "auroc_mi", "aupr_entropy", "aupr_mi")
 SWAG_VARIANTS = ("swag-tuned", "swag")
-COMPARED = ("temperature", "mc-dropout", "ensemble", "laplace", "multiswag", "swa")
+COMPARED = ("temperature", "mc-dropout", "ensemble", "laplace", "multiswag", "swa", "tfb", "blob", "blob-mean", "ivon",
+            "ivon-mean")
+FIELD_METHODS = ("tfb", "blob", "blob-mean", "ivon", "ivon-mean")
 N_BOOT = 1000
 NOTES_FILE = "calibration_notes.md"  # hand-written reading, included verbatim
 
@@ -235,6 +237,17 @@ def timing_section(unit_seconds: dict) -> str:
             "passes and the zero-shot and combined units are listed separately.\n\n" + "\n".join(lines) + "\n")
 
 
+def _field_setup(records, cfg: dict) -> list[str]:
+    """The setup line of BLoB, IVON and TFB, when the results hold any of them."""
+    if not any(r["method"] in FIELD_METHODS for r in records):
+        return []
+    settings = lambda key: ", ".join(f"{k} {v}" for k, v in (cfg.get(key) or {}).items()) or "defaults"  # noqa: E731
+    return [f"- BLoB, IVON (own runs from fresh LoRA weights, per seed; the MAP phase's epochs) and TFB (on each "
+            f"seed's MAP adapter, σ searched on validation): S = {cfg['n_samples']} weight draws each; "
+            f"`blob-mean` and `ivon-mean` are the means alone. Settings: BLoB {settings('blob')}; IVON "
+            f"{settings('ivon')}; TFB {settings('tfb')} (see docs/design.md for the defaults)."]
+
+
 def _status(records, config: dict) -> str:
     lines = []
     for task in config["tasks"]:
@@ -277,6 +290,7 @@ def write_results_report(config, results, out, work=None) -> Path:
         f"Laplace-LoRA K-FAC on {cfg['laplace_fit_limit']} training questions, marginal-likelihood prior, "
         f"{cfg['laplace_samples']} logit draws; ECE over {cfg['ece_bins']} bins. Ensemble and MultiSWAG "
         "combine the seeds' saved members. ± is the standard deviation over seeds.",
+        *_field_setup(records, cfg),
         "- Intervals: 95% paired bootstrap over test questions (resampled jointly for both methods and "
         f"every seed, {N_BOOT} replicates). A claim *holds* when its whole interval is on the claimed side, "
         "*does not hold* when it is wholly on the other side, and is *inconclusive* otherwise.\n",

@@ -36,6 +36,7 @@ PREDICTIONS_DIR = "calibration"
 RECORD_FIELDS = ("task", "ood_task", "seed", "method", "n_samples", "scale", "ece_bins", "acc", "nll", "ece", "mce",
                  "brier", "auroc_entropy", "auroc_mi", "aupr_entropy", "aupr_mi")
 SWAG_FAMILY = ("swag", "swag-tuned", "multiswag", "multiswag-tuned")
+VARIATIONAL_RUNS = ("blob", "ivon")  # methods with runs of their own in each seed's folder
 
 
 def _names(raw: dict, fixed_scale: float, choice: dict | None) -> list[str]:
@@ -56,13 +57,17 @@ def _names(raw: dict, fixed_scale: float, choice: dict | None) -> list[str]:
 
 
 def _evaluation_folders(work: Path, task: str, choice: dict | None):
-    """(folder, seed or None) of every evaluation of ``task``'s grid: zero-shot, and once a
-    SWAG learning rate is chosen, the evaluations of that rate's branches and combinations."""
+    """(folder, seed or None) of every evaluation of ``task``'s grid: zero-shot, every seed's
+    BLoB and IVON runs, and once a SWAG learning rate is chosen, the evaluations of that
+    rate's branches and combinations."""
     roots = [(work / task / "zero-shot", None)]
+    seed_dirs = sorted((work / task).glob("seed*"))
     if choice is not None:
         branch = lr_name(choice["swag_learning_rate"])
-        roots += [(seed_dir / branch / "eval", int(seed_dir.name[4:])) for seed_dir in sorted((work / task).glob("seed*"))]
+        roots += [(seed_dir / branch / "eval", int(seed_dir.name[4:])) for seed_dir in seed_dirs]
         roots.append((work / task / "combined" / branch, None))
+    for method in VARIATIONAL_RUNS:  # BLoB and IVON runs, independent of the SWAG choice
+        roots += [(seed_dir / method / "eval", int(seed_dir.name[4:])) for seed_dir in seed_dirs]
     for root, seed in roots:
         for metrics in sorted(root.glob("*/*/*/metrics.json")):
             yield metrics.parent, seed

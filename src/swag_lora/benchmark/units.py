@@ -1,5 +1,6 @@
-"""The benchmark's unit runner: timing and logging of units, and the two training units (the
-MAP phase and a SWAG branch from it), each skipped when its run directory is finished."""
+"""The benchmark's unit runner: timing and logging of units, and the training units (the MAP
+phase, a SWAG branch from it, and a BLoB or IVON run), each skipped when its run directory is
+finished."""
 
 from __future__ import annotations
 
@@ -10,8 +11,16 @@ from pathlib import Path
 
 from transformers import TrainingArguments
 
+from ..bayes.ivon import IVON_DEFAULTS
 from ..files import read_json, write_json
-from ..runs.arguments import TRAINING_DEFAULTS, DataArguments, LoraArguments, ModelArguments, SwagArguments
+from ..runs.arguments import (
+    TRAINING_DEFAULTS,
+    BayesArguments,
+    DataArguments,
+    LoraArguments,
+    ModelArguments,
+    SwagArguments,
+)
 from ..runs.layout import MAP_DIR
 from ..runs.train import train_run
 from ..tasks.loading import find_local_data
@@ -122,3 +131,26 @@ class UnitRunner:
         swag = SwagArguments(swag_start_step=0, swag_collect_every_steps=every, swag_max_rank=c.max_rank)
         arguments = self.arguments(task, init_adapter=str(map_run / MAP_DIR))
         return self.timed(f"{task.name}/seed{seed}/{lr_name(lr)}", lambda: train_run(*arguments, swag, training))
+
+    def train_variational(self, task: TaskGrid, seed: int, method: str) -> Path:
+        """A BLoB or IVON run of (task, seed) from fresh LoRA weights, one validation pass per
+        epoch; its budget is the MAP phase's (epochs, and for BLoB the rate and warm-up) unless
+        the config's ``blob`` / ``ivon`` mapping sets it (IVON: IVON-LoRA's rate 0.03 and no
+        warm-up by default)."""
+        path = self.layout.variational_run(task.name, seed, method)
+        if finished_run(path):
+            return path
+        clear_unfinished(path)
+        c = self.config
+        given = dict(getattr(c, method))
+        budget = {"epochs": c.map_epochs, "learning_rate": c.learning_rate, "warmup_ratio": c.warmup_ratio}
+        if method == "ivon":
+            budget.update(learning_rate=IVON_DEFAULTS["learning_rate"], warmup_ratio=0.0)
+        budget.update({k: given.pop(k) for k in list(budget) if given.get(k) is not None})
+        given = {k: v for k, v in given.items() if k not in budget}
+        training = self.training_args(path, seed, learning_rate=budget["learning_rate"],
+                                      num_train_epochs=budget["epochs"], warmup_steps=budget["warmup_ratio"],
+                                      eval_strategy="epoch")
+        bayes = BayesArguments(bayes_method=method, **{f"{method}_{k}": v for k, v in given.items()})
+        return self.timed(f"{task.name}/seed{seed}/{method}",
+                          lambda: train_run(*self.arguments(task), SwagArguments(), training, bayes))
