@@ -11,7 +11,7 @@ import pytest
 from swag_lora import metrics as M
 from swag_lora.benchmark import BenchConfig, BenchConfigError, Driver
 from swag_lora.benchmark.results import RECORD_FIELDS, load_predictions
-from tests.conftest import make_tiny_llama
+from tests.conftest import save_tiny_llama
 
 
 def grid(model_dir, data_dir, **over) -> BenchConfig:
@@ -29,10 +29,7 @@ def grid(model_dir, data_dir, **over) -> BenchConfig:
 
 @pytest.fixture(scope="module")
 def tiny_model_dir(tmp_path_factory, tokenizer):
-    folder = tmp_path_factory.mktemp("bench-model") / "tiny"
-    make_tiny_llama(len(tokenizer)).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    return save_tiny_llama(tmp_path_factory, tokenizer, "bench-model")
 
 
 class Stop(Exception):

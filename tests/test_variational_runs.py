@@ -15,7 +15,7 @@ from swag_lora.bayes.lora import lora_factors
 from swag_lora.bayes.registry import MethodUnavailableError, build_method
 from swag_lora.bayes.sampling import SamplingOptions
 from swag_lora.evaluation.harness import evaluate_run, make_context
-from tests.conftest import make_tiny_llama
+from tests.conftest import save_tiny_llama
 
 
 def train(root, model_dir, data_dir, method: str, name: str | None = None, **training):
@@ -47,10 +47,7 @@ def train(root, model_dir, data_dir, method: str, name: str | None = None, **tra
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory, tokenizer):
-    folder = tmp_path_factory.mktemp("variational") / "tiny"
-    make_tiny_llama(len(tokenizer)).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    return save_tiny_llama(tmp_path_factory, tokenizer, "variational")
 
 
 class Runs(dict):
@@ -109,6 +106,9 @@ def test_blob_members_are_seeded_draws_around_the_mean(runs, test_data):
     np.testing.assert_array_equal(draws, log_probs(run, "blob", test_data, n_samples=3, seed=5))
     assert not np.array_equal(draws, log_probs(run, "blob", test_data, n_samples=3, seed=6))
     np.testing.assert_array_equal(draws[:, :2], log_probs(run, "blob", test_data, n_samples=2, seed=5))  # nested
+    from swag_lora.prediction.predictor import Predictor
+
+    assert Predictor(run, n_samples=2).settings["method"] == "blob"  # predict's default: the run's own posterior
     # members are whole weight draws: writing the mean back gives the mean-only predictive
     with run.posterior.written(run.variational.mean):
         np.testing.assert_allclose(mean_only, log_probs(run, "map", test_data), atol=1e-6)
@@ -159,6 +159,11 @@ def test_runs_refuse_the_methods_they_cannot_provide(runs, data_dir, tmp_path):
     assert build_method("tfb", make_context([runs["blob"]], sampling=SamplingOptions(n_samples=2)))  # TFB: any run
     code = main(["evaluate", str(runs["swag"].path), "--methods", "map", "blob", "--limit", "4"])
     assert code == 2
+    # without --methods, a BLoB run evaluates MAP and its own posterior
+    out = tmp_path / "default"
+    assert main(["evaluate", str(runs["blob"].path), "--limit", "4", "--n_samples", "2", "--data_dir", str(data_dir),
+                 "--output_dir", str(out), "--no_progress"]) == 0
+    assert sorted(p.name for p in (out / "arc-easy" / "test").iterdir()) == ["blob", "blob-mean", "map"]
 
 
 @pytest.mark.parametrize("method", ["blob", "ivon"])
@@ -179,3 +184,11 @@ def test_resumed_run_ends_with_the_uninterrupted_posterior(method, model_dir, da
     b = DiagonalGaussian.load(resumed / "variational_posterior.safetensors")
     torch.testing.assert_close(b.mean, a.mean, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(b.std, a.std, rtol=1e-5, atol=1e-7)
+
+
+def test_ivon_refuses_gradient_accumulation(model_dir, data_dir, tmp_path):
+    from swag_lora.errors import InvalidSettingError
+
+    pytest.importorskip("ivon")
+    with pytest.raises(InvalidSettingError, match="use gradient_accumulation_steps 1"):
+        train(tmp_path, model_dir, data_dir, "ivon", gradient_accumulation_steps=2)

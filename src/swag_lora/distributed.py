@@ -23,6 +23,7 @@ from torch.distributed.tensor import DTensor, distribute_tensor
 
 __all__ = [
     "any_across_processes",
+    "average_gradients",
     "barrier",
     "clean_name",
     "init_from_env",
@@ -102,6 +103,19 @@ def any_across_processes(flag: bool | torch.Tensor) -> bool:
     tensor = torch.as_tensor(flag, dtype=torch.int32).reshape(1).to(_collective_device())
     dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
     return bool(tensor.item())
+
+
+def average_gradients(params: list[torch.Tensor]) -> None:
+    """Average the ``.grad`` of parameters the data-parallel wrapper does not manage (BLoB's
+    variance parameters) over all processes, as DDP does for the model's (a collective)."""
+    if not is_distributed():
+        return
+    world = world_size()
+    for p in params:
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+        dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
+        p.grad.div_(world)
 
 
 # ----------------------------------------------------------------- sharded parameters

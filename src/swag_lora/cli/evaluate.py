@@ -24,7 +24,11 @@ from ..report.tables import summary_table
 from ..runs.layout import EVAL_DIR
 from ..runs.load import attach_run, load_run, read_run_config
 
-__all__ = ["parser", "run"]
+__all__ = ["DEFAULT_METHODS", "parser", "run"]
+
+# --methods by default, by how the first run was trained
+DEFAULT_METHODS = {"swag": ["map", "swa", "swag"], "blob": ["map", "blob", "blob-mean"], "ivon": ["map", "ivon", "ivon-mean"]}
+_DEFAULTS_TEXT = "; ".join(f"{kind} runs: {' '.join(names)}" for kind, names in DEFAULT_METHODS.items())
 
 
 def parser() -> argparse.ArgumentParser:
@@ -36,7 +40,9 @@ def parser() -> argparse.ArgumentParser:
                                        for n, e in METHODS.items()),
     )
     p.add_argument("runs", nargs="+", help="run directories written by `swag-lora train`")
-    p.add_argument("--methods", nargs="+", default=["map", "swa", "swag"], help=f"methods ({', '.join(METHODS)})")
+    p.add_argument("--methods", nargs="+", default=None,
+                   help=f"methods ({', '.join(METHODS)}); default: map and the first run's own posterior "
+                        f"({_DEFAULTS_TEXT})")
     p.add_argument("--tasks", nargs="+", default=None,
                    help="data as TASK[:SPLIT[:LIMIT]] (default: the training task's test split); OOD when the "
                         "task is not the training task")
@@ -100,10 +106,13 @@ def _check(args) -> None:
 
 def run(argv: list[str]) -> int:
     args = parser().parse_args(argv)
+    configs = {path: read_run_config(path) for path in args.runs}  # before any model is loaded
+    if args.methods is None:
+        args.methods = DEFAULT_METHODS[configs[args.runs[0]].trained_with]
     _check(args)
     for name in args.methods:  # from the run configs, before any model is loaded
         for path in args.runs:  # single-run methods run on every run, multi-run ones over all
-            reason = unavailable_reason(name, read_run_config(path).trained_with, f"run {path}")
+            reason = unavailable_reason(name, configs[path].trained_with, f"run {path}")
             if reason is not None:
                 raise MethodUnavailableError(reason)
     device = D.init_from_env()  # under torchrun / accelerate launch: questions split across processes

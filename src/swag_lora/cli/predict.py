@@ -30,7 +30,8 @@ def parser() -> argparse.ArgumentParser:
                    help="JSON lines {question, choices, id?} (a custom task's run: its columns, any format it reads); "
                         "- reads JSON lines from standard input")
     p.add_argument("--output", default=None, help="write the JSON lines here instead of standard output")
-    p.add_argument("--method", default="swag", choices=BASE_METHODS)
+    p.add_argument("--method", default=None, choices=BASE_METHODS,
+                   help="default: the run's own posterior (swag, blob or ivon, as it was trained)")
     p.add_argument("--n_samples", type=int, default=10, help="S, posterior samples (swag methods)")
     p.add_argument("--scale", type=float, default=1.0, help="SWAG covariance scale")
     p.add_argument("--seed", type=int, default=0, help="seed of the posterior samples, drawn once per call")

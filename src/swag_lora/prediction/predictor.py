@@ -91,7 +91,7 @@ class Predictor:
     def __init__(
         self,
         run: LoadedRun | str | os.PathLike,
-        method: str = "swag",
+        method: str | None = None,
         n_samples: int = 10,
         scale: float = 1.0,
         seed: int = 0,
@@ -102,6 +102,7 @@ class Predictor:
             raise InvalidSettingError(f"batch_size must be at least 1, got {batch_size}")
         sampling = SamplingOptions(n_samples=n_samples, scale=scale, seed=seed)
         self.run = run if isinstance(run, LoadedRun) else load_run(run)
+        method = method or self.run.trained_with  # swag, blob or ivon: the run's own posterior
         self.method = build_method(method, MethodContext([self.run], sampling=sampling, batch_size=batch_size))
         self.batch_size = batch_size
         self.progress = progress
@@ -215,7 +216,7 @@ def predict(
     run: LoadedRun | str | os.PathLike,
     inputs: Iterable | str | os.PathLike,
     *,
-    method: str = "swag",
+    method: str | None = None,
     n_samples: int = 10,
     scale: float = 1.0,
     seed: int = 0,

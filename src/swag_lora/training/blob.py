@@ -17,6 +17,7 @@ import math
 import torch
 from transformers import TrainerCallback
 
+from .. import distributed as D
 from ..bayes.blob import BlobVariational, kl_cycle_length, kl_weight
 from .checkpoints import CheckpointError
 from .schedule import swag_lr_multiplier
@@ -54,6 +55,7 @@ class BlobCallback(TrainerCallback):
         for group in self.optimizer.param_groups:
             group["lr"] = self.settings.kl_learning_rate * swag_lr_multiplier(step, **self._schedule)
         weight = kl_weight(state.global_step, self.cycle, self.settings.kl_reweighting)
+        D.average_gradients(list(self.variational.g))  # their NLL gradients, from every process's batch
         kl = self.variational.kl(self.settings.prior_std)
         (kl * weight).backward()
         self.optimizer.step()

@@ -102,7 +102,11 @@ class SwagTrainer(Trainer):
         if self.blob is not None and self.ivon_settings is not None:
             raise InvalidSettingError("train with BLoB or with IVON, not both")
         if self.is_fsdp_enabled or self.is_deepspeed_enabled:
-            raise InvalidSettingError("BLoB and IVON training run on one process or under DDP, not FSDP or DeepSpeed")
+            raise InvalidSettingError("BLoB and IVON training do not run under FSDP or DeepSpeed")
+        if self.ivon_settings is not None and self.args.world_size > 1:
+            raise InvalidSettingError("IVON training runs on one process here: each process would draw its own "
+                                      "weight noise while DDP averages the gradients, and the Hessian estimates "
+                                      "would part ways")
         if self.ivon_settings is not None and self.args.gradient_accumulation_steps != 1:
             raise InvalidSettingError("IVON draws one posterior sample per optimizer step and records the gradient "
                                       "of that sample: use gradient_accumulation_steps 1 (a larger batch instead)")
