@@ -12,7 +12,13 @@ from transformers import TrainingArguments
 from swag_lora import SwagPosterior
 from swag_lora.bayes.posterior import POSTERIOR_FILE, PosteriorFileError
 from swag_lora.lm.fingerprint import BaseModelMismatchError, base_model_fingerprint
-from swag_lora.runs.arguments import TRAINING_DEFAULTS, DataArguments, LoraArguments, ModelArguments, SwagArguments
+from swag_lora.runs.arguments import (
+    TRAINING_DEFAULTS,
+    DataArguments,
+    LoraArguments,
+    ModelArguments,
+    SwagArguments,
+)
 from swag_lora.runs.load import load_run
 from swag_lora.runs.train import train_run
 from swag_lora.tensorfile import ChecksumMismatchError

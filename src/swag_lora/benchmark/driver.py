@@ -36,6 +36,7 @@ from ..files import write_json
 from ..runs.load import attach_run, load_run
 from .config import BenchConfig, BenchConfigError, TaskGrid
 from .layout import Layout
+from .study import Study
 from .tuning import Tuning
 from .units import UnitRunner
 
@@ -50,10 +51,11 @@ class Driver:
 
     def __init__(self, config: BenchConfig, work, results=None, log=print, training_overrides: dict | None = None):
         self.config = config
-        self.layout = Layout(Path(work))
+        self.layout = Layout(Path(work), config.swag_optimizer)
         self.units = UnitRunner(config, self.layout, Path(results) if results is not None else None, log,
                                 training_overrides)
         self.tuning = Tuning(self.units)
+        self.study = Study(self.units)
 
     @property
     def ran(self) -> list[str]:
@@ -65,9 +67,15 @@ class Driver:
         return self.tuning.choice(task)
 
     # ------------------------------------------------------------------ evaluation
-    def _specs(self, task: TaskGrid, with_ood: bool) -> list[EvalSpec]:
+    def _specs(self, task: TaskGrid, with_ood: bool, with_validation: bool = False) -> list[EvalSpec]:
+        """The test subset, then (``with_validation``) the validation subset the runs were
+        tuned on, then (``with_ood``) the OOD sets."""
         data_dir = self.units.data_dir()
-        specs = [EvalSpec(task.name, "test", task.test, data_dir=data_dir, subset_seed=self.config.subset_seed)]
+        c = self.config
+        specs = [EvalSpec(task.dataset, "test", task.test, data_dir=data_dir, subset_seed=c.subset_seed)]
+        if with_validation:
+            specs.append(EvalSpec(task.dataset, "validation", task.validation, data_dir=data_dir,
+                                  subset_seed=c.subset_seed, ood=False))
         if with_ood:
             for text in task.ood:
                 specs.append(EvalSpec.parse(text, data_dir=data_dir, subset_seed=self.config.subset_seed, ood=True))
@@ -109,10 +117,10 @@ class Driver:
                 nonlocal run
                 if run is None:
                     run = load_run(run_path)
-                records = evaluate_run(run, self._specs(task, with_ood), methods, sampling,
+                records = evaluate_run(run, self._specs(task, with_ood, with_validation=True), methods, sampling,
                                        ece_bins=self.config.ece_bins, batch_size=self.config.eval_batch_size,
                                        output_root=self.layout.eval_root(task.name, seed, lr), progress=False,
-                                       **options)
+                                       temperature=self.config.temperature, log=self.units.say, **options)
                 write_json(self.layout.eval_marker(task.name, seed, lr, name),
                            {"labels": [r["method"] for r in records]})
 
@@ -158,17 +166,27 @@ class Driver:
                 names = wanted if i == 0 else [m for m in wanted if m == "multiswag"]
                 sampling = SamplingOptions(n_samples=c.n_samples, scale=scale, seed=c.sample_seed)
                 ctx = make_context(runs, saved_roots=roots, sampling=sampling, batch_size=c.eval_batch_size)
-                evaluate_methods(ctx, datas, names, self.layout.combined_root(task.name, lr), c.ece_bins)
+                evaluate_methods(ctx, datas, names, self.layout.combined_root(task.name, lr), c.ece_bins,
+                                 temperature=c.temperature, log=self.units.say)
             write_json(marker, {"runs": [str(p) for p in paths], "scales": scales})
 
         self.units.timed(f"{task.name}/combined", work)
 
     # ------------------------------------------------------------------ the grid
-    def plan(self) -> list[tuple[str, object]]:
-        """The units in order: the tuning seed of every task first (tuning, its evaluation,
-        zero-shot), then the other seeds task by task, then the combined methods."""
+    def plan(self, parts: tuple[str, ...] = ("study", "grid")) -> list[tuple[str, object]]:
+        """The units in order: the SWAG-exploration study's variants (``study``); then (``grid``)
+        the tuning seed of every task (tuning, its evaluation, zero-shot), the other seeds task
+        by task, and the combined methods."""
         c = self.config
         units = []
+        if "study" in parts:
+            by_name = {t.name: t for t in c.tasks}
+            for name in c.study.get("tasks", []):
+                for variant in c.study_variants():
+                    units.append((f"{name}/study/{variant}",
+                                  lambda t=by_name[name], v=variant: self.study.run_variant(t, v)))
+        if "grid" not in parts:
+            return units
         for task in c.tasks:
             units.append((f"{task.name}/seed{c.tune_seed}", lambda t=task: self.evaluate_seed(t, c.tune_seed)))
             units.append((f"{task.name}/zero-shot", lambda t=task: self.evaluate_zero_shot(t)))
@@ -181,9 +199,10 @@ class Driver:
             units.append((f"{task.name}/combined", lambda t=task: self.evaluate_combined(t)))
         return units
 
-    def run(self, only_tasks: list[str] | None = None, deadline: float | None = None) -> list[str]:
-        """Run every unit not yet done (of ``only_tasks``, if given); stop before starting a
-        unit after ``deadline`` (a ``time.time()`` value). Returns the names of units run."""
+    def run(self, only_tasks: list[str] | None = None, deadline: float | None = None,
+            parts: tuple[str, ...] = ("study", "grid")) -> list[str]:
+        """Run every unit not yet done (of ``only_tasks`` and ``parts``, if given); stop before
+        starting a unit after ``deadline`` (a ``time.time()`` value). Returns the names of units run."""
         self.layout.work.mkdir(parents=True, exist_ok=True)
         write_json(self.layout.work / "config.json", self.config.to_dict())
         if self.config.threads:
@@ -192,7 +211,7 @@ class Driver:
         for task in only_tasks or []:
             if task not in names:
                 raise BenchConfigError(f"task {task} is not in the config's tasks ({', '.join(sorted(names))})")
-        for name, unit in self.plan():
+        for name, unit in self.plan(parts):
             if only_tasks and name.split("/")[0] not in only_tasks:
                 continue
             if deadline is not None and time.time() > deadline:

@@ -34,7 +34,7 @@ NOTES_FILE = "calibration_notes.md"  # hand-written reading, included verbatim
 def _grouped(records, task: str, ood_task) -> dict[str, list[dict]]:
     out = defaultdict(list)
     for r in records:
-        if r["task"] == task and r["ood_task"] == ood_task:
+        if r["task"] == task and r["ood_task"] == ood_task and not r.get("study"):
             out[r["method"]].append(r)
     return dict(sorted(out.items(), key=lambda kv: method_order(kv[0])))
 
@@ -237,6 +237,7 @@ def timing_section(unit_seconds: dict) -> str:
 
 def _status(records, config: dict) -> str:
     lines = []
+    records = [r for r in records if not r.get("study")]
     for task in config["tasks"]:
         seeds = sorted({r["seed"] for r in records if r["task"] == task and r["seed"] is not None})
         methods = sorted({r["method"] for r in records if r["task"] == task}, key=method_order)

@@ -42,6 +42,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--validation", default=None,
                    help="labelled data to report the threshold on, TASK[:SPLIT[:LIMIT]] (default: the run's validation split)")
     p.add_argument("--summary", default=None, help="also write the summary (settings, threshold report) as JSON here")
+    p.add_argument("--allow_base_mismatch", action="store_true",
+                   help="go on (with a warning) when the base model's weights differ from the ones the run recorded")
     p.add_argument("--no_progress", action="store_true", help="no progress bars")
     return p
 
@@ -99,7 +101,7 @@ def run(argv: list[str]) -> int:
         args.run, args.input, method=args.method, n_samples=args.n_samples, scale=args.scale, seed=args.seed,
         batch_size=args.batch_size, min_confidence=args.min_confidence,
         max_mutual_information=args.max_mutual_information, validation=args.validation,
-        progress=not args.no_progress,
+        progress=not args.no_progress, allow_base_mismatch=args.allow_base_mismatch,
     )
     text = "".join(json.dumps(p.to_dict(), ensure_ascii=False) + "\n" for p in result.predictions)
     if args.output:

@@ -2,7 +2,9 @@
 
 - :mod:`.averaging`: the model average log p̄ of [N, S, C] member log-probabilities, and its
   temperature;
-- :mod:`.scores`: accuracy, NLL, Brier, ECE/MCE, entropies, mutual information, ``summarise``;
+- :mod:`.scores`: accuracy, NLL, Brier, ECE/MCE, entropies, mutual information;
+- :mod:`.summary`: ``summarise``, every metric of one evaluation;
+- :mod:`.misclassification`: telling wrong answers from right ones by uncertainty (AUROC);
 - :mod:`.ood`: OOD detection (ROC, AUROC, average precision) from uncertainty scores;
 - :mod:`.selective`: risk-coverage curves, AURC and abstention thresholds;
 - :mod:`.bootstrap`: paired bootstrap intervals of differences between two methods.
@@ -12,6 +14,7 @@ Every name is re-exported here, so ``from swag_lora import metrics as M; M.accur
 
 from .averaging import as_float64, average_log_probs, check_labels, num_choices, predictive_log_probs, temper
 from .bootstrap import METRIC_FUNCTIONS, paired_bootstrap
+from .misclassification import ERROR_SCORES, error_detection, error_detection_auroc
 from .ood import auroc, average_precision, ood_detection, roc_curve, uncertainty_scores
 from .scores import (
     DEFAULT_ECE_BINS,
@@ -25,7 +28,6 @@ from .scores import (
     negative_log_likelihood,
     predictive_entropy,
     reliability,
-    summarise,
 )
 from .selective import (
     answered,
@@ -37,9 +39,11 @@ from .selective import (
     risk_coverage_curve,
     selective_outcome,
 )
+from .summary import summarise
 
 __all__ = [
     "DEFAULT_ECE_BINS",
+    "ERROR_SCORES",
     "METRIC_FUNCTIONS",
     "accuracy",
     "answered",
@@ -52,6 +56,8 @@ __all__ = [
     "check_labels",
     "confidence_bins",
     "coverage_thresholds",
+    "error_detection",
+    "error_detection_auroc",
     "excess_aurc",
     "expected_calibration_error",
     "expected_entropy",

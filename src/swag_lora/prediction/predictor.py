@@ -97,11 +97,12 @@ class Predictor:
         seed: int = 0,
         batch_size: int = 16,
         progress: bool = False,
+        allow_base_mismatch: bool = False,
     ) -> None:
         if batch_size < 1:
             raise InvalidSettingError(f"batch_size must be at least 1, got {batch_size}")
         sampling = SamplingOptions(n_samples=n_samples, scale=scale, seed=seed)
-        self.run = run if isinstance(run, LoadedRun) else load_run(run)
+        self.run = run if isinstance(run, LoadedRun) else load_run(run, allow_base_mismatch=allow_base_mismatch)
         self.method = build_method(method, MethodContext([self.run], sampling=sampling, batch_size=batch_size))
         self.batch_size = batch_size
         self.progress = progress
@@ -224,13 +225,14 @@ def predict(
     max_mutual_information: float | None = None,
     validation=None,
     progress: bool = False,
+    allow_base_mismatch: bool = False,
 ) -> PredictResult:
     """Predictions for ``inputs`` (a path, ``"-"`` for standard input, rows or records) with one
     set of posterior members drawn for the call; what ``swag-lora predict`` does.
 
     With a threshold, the summary's ``threshold`` entry reports it on ``validation`` (rows or a
     ``TASK[:SPLIT[:LIMIT]]`` spec; default: the run's validation split)."""
-    predictor = Predictor(run, method, n_samples, scale, seed, batch_size, progress)
+    predictor = Predictor(run, method, n_samples, scale, seed, batch_size, progress, allow_base_mismatch)
     predictions = predictor.predict(inputs, min_confidence, max_mutual_information)
     summary = {
         "run": str(predictor.run.path),
