@@ -106,3 +106,15 @@ def test_the_weights_digest_sees_weights_not_the_dtype(tokenizer):
     from swag_lora.lm.loading import apply_lora
 
     assert digest(apply_lora(a)) == digest(make_tiny_llama(len(tokenizer), seed=0))  # LoRA is not the base
+
+
+def test_weight_sample_indices_stay_inside_large_tensors():
+    """49,152 × 576 values (SmolLM2's embedding): float positions rounded past the last index."""
+    from swag_lora.lm.fingerprint import sample_indices
+
+    n = 49_152 * 576
+    index = sample_indices(n, 1024)
+    assert index[0] == 0 and index[-1] == n - 1 and len(index) == 1024
+    assert bool((index[1:] > index[:-1]).all())
+    assert sample_indices(5, 1024).tolist() == [0, 1, 2, 3, 4] and sample_indices(1, 1024).tolist() == [0]
+

@@ -18,7 +18,7 @@ import torch
 from ..errors import SwagLoraError
 
 __all__ = ["FINGERPRINT_KEYS", "SAMPLE", "BaseModelMismatchError", "base_model_fingerprint", "check_same_base",
-           "weights_digest"]
+           "sample_indices", "weights_digest"]
 
 FINGERPRINT_KEYS = ("model_type", "vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
                     "num_attention_heads", "num_key_value_heads")
@@ -36,6 +36,15 @@ def _base_of(model):
     return lm.get_base_model() if hasattr(lm, "get_base_model") else lm
 
 
+def sample_indices(n: int, k: int) -> torch.Tensor:
+    """``min(n, k)`` evenly spaced indices into ``n`` values, first and last included (integer
+    arithmetic: float positions would round past the end of large tensors)."""
+    k = min(n, k)
+    if k == 1:
+        return torch.zeros(1, dtype=torch.long)
+    return torch.arange(k, dtype=torch.long) * (n - 1) // (k - 1)
+
+
 @torch.no_grad()
 def weights_digest(base: torch.nn.Module) -> str | None:
     """The digest of ``base``'s own parameters (LoRA and other adapter parameters left out, and
@@ -51,7 +60,7 @@ def weights_digest(base: torch.nn.Module) -> str | None:
         n = flat.numel()
         if n == 0:
             continue
-        index = torch.linspace(0, n - 1, steps=min(n, SAMPLE), device=flat.device).round().long()
+        index = sample_indices(n, SAMPLE).to(flat.device)
         sample = flat[index].float().to(torch.bfloat16).view(torch.int16).cpu().numpy().tobytes()
         digest.update(f"{name.replace('.base_layer', '')}|{tuple(param.shape)}|".encode())
         digest.update(sample)
