@@ -122,6 +122,11 @@ class SwagArguments:
     )
     swag_anneal_steps: int = field(default=0, metadata={"help": "Steps of the linear anneal to the SWAG rate."})
     swag_max_rank: int = field(default=DEFAULT_MAX_RANK, metadata={"help": "K, deviation columns kept (low-rank part)."})
+    swag_from_best: bool = field(
+        default=False,
+        metadata={"help": "Start the SWAG phase from the best-validation weights (fresh optimizer moments) instead of "
+                          "the last iterate."},
+    )
 
     def settings(self, num_train_epochs: float) -> SwagSettings:
         start_epoch = self.swag_start_epoch
@@ -134,6 +139,7 @@ class SwagArguments:
             swag_learning_rate=self.swag_learning_rate,
             swag_anneal_steps=self.swag_anneal_steps,
             max_rank=self.swag_max_rank,
+            branch_from_best=self.swag_from_best,
         )
 
 

@@ -36,6 +36,7 @@ from ..lm.fingerprint import base_model_fingerprint, check_same_base
 from . import checkpoints
 from .callbacks import (
     BestValidationCallback,
+    BranchFromBest,
     CheckpointAfterEpochEvaluation,
     LossGuard,
     SwagCallback,
@@ -89,6 +90,9 @@ class SwagTrainer(Trainer):
         self.add_callback(self.swag_callback)
         self.add_callback(self.best_callback)
         self.add_callback(CheckpointAfterEpochEvaluation())
+        self.branch_callback = BranchFromBest(self.swag_callback, self.best_callback, self) if swag.branch_from_best else None
+        if self.branch_callback is not None:
+            self.add_callback(self.branch_callback)
 
     def create_scheduler(self, num_training_steps: int, optimizer=None):
         if self.lr_scheduler is None:
@@ -131,6 +135,8 @@ class SwagTrainer(Trainer):
                                          f"the SWAG state {meta['n_collected']}")
         self.swag_callback.load_state_dict(meta["swag"], {k[5:]: v for k, v in tensors.items() if k[:5] == "swag."})
         self.best_callback.load_state_dict(meta["best"], {k[5:]: v for k, v in tensors.items() if k[:5] == "best."})
+        if self.branch_callback is not None:
+            self.branch_callback.branched_at = meta.get("branched_at")
 
     def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
         if not os.path.isfile(os.path.join(resume_from_checkpoint, ADAPTER_FILE)):
@@ -174,6 +180,7 @@ class SwagTrainer(Trainer):
             "base_model": self.base_fingerprint,
             "swag": swag_meta,
             "best": best_meta,
+            "branched_at": self.branch_callback.branched_at if self.branch_callback is not None else None,
         }
         tensors = {**{f"swag.{k}": v for k, v in swag_tensors.items()}, **{f"best.{k}": v for k, v in best_tensors.items()}}
         checkpoints.write_trainer_state(os.path.join(folder, checkpoints.TRAINER_STATE_FILE), meta, tensors)
