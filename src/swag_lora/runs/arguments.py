@@ -11,8 +11,10 @@ import yaml
 
 from ..bayes.posterior import DEFAULT_MAX_RANK
 from ..errors import InvalidSettingError
+from ..lm.encoding import CLOZE_NORMALIZATIONS
 from ..lm.loading import DEFAULT_LORA, LoraSettings
 from ..lm.smollm2 import SMOLLM2_ALIAS
+from ..tasks import CLOZE_PROMPTS
 from ..training.settings import SwagSettings
 
 __all__ = [
@@ -44,12 +46,35 @@ class ModelArguments:
     )
     cloze_length_normalize: bool = field(
         default=False,
-        metadata={"help": "Cloze: score a choice by its mean token log-prob instead of the sum (no bias to short answers)."},
+        metadata={"help": "Cloze: score a choice by its mean token log-prob instead of the sum (no bias to short "
+                          "answers); the same as --cloze_normalize tokens."},
+    )
+    cloze_normalize: str = field(
+        default="none",
+        metadata={"help": "Cloze: divide a choice's summed log-prob by nothing (none; lm-eval's acc), its number of "
+                          "tokens (tokens), or its text's characters (chars; lm-eval's acc_norm) or UTF-8 bytes "
+                          "(bytes; lm-eval's acc_bytes).", "choices": list(CLOZE_NORMALIZATIONS)},
+    )
+    cloze_prompt: str = field(
+        default="question",
+        metadata={"help": "Cloze context of a question: 'Question: {q}\\nAnswer:' (question; lm-eval's arc_easy) or "
+                          "the question text alone (bare; lm-eval's openbookqa); choices follow as ' {choice}'.",
+                  "choices": list(CLOZE_PROMPTS)},
     )
     max_length: int = field(default=512, metadata={"help": "Longest prompt in tokens; longer questions are shortened."})
     model_dtype: str = field(default="auto", metadata={"help": "Weights dtype: auto, float32, bfloat16, float16."})
     attn_implementation: str = field(default="sdpa", metadata={"help": "Attention kernel (cloze needs sdpa or eager)."})
     gguf_file: str | None = field(default=None, metadata={"help": "GGUF file inside model_name_or_path, if any."})
+
+    def __post_init__(self) -> None:
+        # The two spellings of token normalisation agree in every config, so runs saved before
+        # cloze_normalize existed (cloze_length_normalize only) compare equal to newer ones.
+        if self.cloze_length_normalize and self.cloze_normalize not in ("none", "tokens"):
+            raise InvalidSettingError(f"--cloze_length_normalize (by tokens) contradicts --cloze_normalize "
+                                      f"{self.cloze_normalize}")
+        if self.cloze_length_normalize:
+            self.cloze_normalize = "tokens"
+        self.cloze_length_normalize = self.cloze_normalize == "tokens"
 
 
 @dataclass

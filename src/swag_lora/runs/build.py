@@ -47,7 +47,7 @@ def build_model(model_args: ModelArguments, lora_args: LoraArguments, n_slots: i
     else:
         peft_model = apply_lora(lm, lora_args.settings())
     model = MultipleChoiceLM(peft_model, tokenizer, mode=model_args.scoring, n_slots=n_slots,
-                             length_normalize=model_args.cloze_length_normalize)
+                             normalize=model_args.cloze_normalize)
     if lora_args.init_adapter:
         load_adapter(model, lora_args.init_adapter)  # also the letter head, if saved
     return model, tokenizer
