@@ -21,7 +21,8 @@ from ..evaluation.sample_study import STUDY_FOLDER, run_sample_study, write_samp
 from ..metrics import DEFAULT_ECE_BINS
 from ..report.tables import summary_table
 from ..runs.layout import EVAL_DIR
-from ..runs.load import attach_run, load_run
+from ..runs.load import attach_run, check_run_quantization, load_run
+from .quantization import add_quantization_flags, requested_quantization
 
 __all__ = ["parser", "run"]
 
@@ -71,6 +72,7 @@ def parser() -> argparse.ArgumentParser:
                    help="where results go: with one run, all of them (default RUN/eval); with several runs, the "
                         "multi-run methods' (single-run methods always write to RUN/eval)")
     p.add_argument("--no_progress", action="store_true", help="no progress bars")
+    add_quantization_flags(p)
     return p
 
 
@@ -94,8 +96,11 @@ def run(argv: list[str]) -> int:
     args = parser().parse_args(argv)
     _check(args)
     device = D.init_from_env()  # under torchrun / accelerate launch: questions split across processes
-    host = load_run(args.runs[0], device=device)
+    quantization = requested_quantization(args)
+    host = load_run(args.runs[0], device=device, quantization=quantization)
     runs = [host] + [attach_run(r, host) for r in args.runs[1:]]
+    for run in runs[1:]:
+        check_run_quantization(run.config, quantization, f"run {run.path}")
     train_tasks = {r.config.data.task for r in runs}
     multi = [m for m in args.methods if METHODS[m].multi_run]
     single = [m for m in args.methods if not METHODS[m].multi_run]

@@ -16,6 +16,7 @@ from ..bayes.registry import BASE_METHODS
 from ..errors import UsageError
 from ..files import atomic_write, write_json
 from ..prediction.predictor import predict
+from .quantization import add_quantization_flags, requested_quantization
 
 __all__ = ["describe", "parser", "run"]
 
@@ -43,6 +44,7 @@ def parser() -> argparse.ArgumentParser:
                    help="labelled data to report the threshold on, TASK[:SPLIT[:LIMIT]] (default: the run's validation split)")
     p.add_argument("--summary", default=None, help="also write the summary (settings, threshold report) as JSON here")
     p.add_argument("--no_progress", action="store_true", help="no progress bars")
+    add_quantization_flags(p)
     return p
 
 
@@ -99,7 +101,7 @@ def run(argv: list[str]) -> int:
         args.run, args.input, method=args.method, n_samples=args.n_samples, scale=args.scale, seed=args.seed,
         batch_size=args.batch_size, min_confidence=args.min_confidence,
         max_mutual_information=args.max_mutual_information, validation=args.validation,
-        progress=not args.no_progress,
+        progress=not args.no_progress, quantization=requested_quantization(args),
     )
     text = "".join(json.dumps(p.to_dict(), ensure_ascii=False) + "\n" for p in result.predictions)
     if args.output:

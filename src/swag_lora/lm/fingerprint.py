@@ -7,6 +7,7 @@ functions record its architecture (from its config) and refuse another one.
 from __future__ import annotations
 
 from ..errors import SwagLoraError
+from .quantization import loaded_quantization
 
 __all__ = ["FINGERPRINT_KEYS", "BaseModelMismatchError", "base_model_fingerprint", "check_same_base"]
 
@@ -25,13 +26,16 @@ def _base_of(model):
 
 
 def base_model_fingerprint(model) -> dict:
-    """What identifies the frozen base model's architecture (from its config), and its name.
-    ``model`` may be a :class:`~swag_lora.lm.multiple_choice.MultipleChoiceLM`, a PEFT model
-    or a plain ``PreTrainedModel`` (wrapped by DDP or not)."""
+    """What identifies the frozen base model's architecture (from its config), its name and
+    how its weights were quantised when loaded (for the record; :func:`check_same_base` compares
+    the architecture only). ``model`` may be a
+    :class:`~swag_lora.lm.multiple_choice.MultipleChoiceLM`, a PEFT model or a plain
+    ``PreTrainedModel`` (wrapped by DDP or not)."""
     config = _base_of(model).config
     text = config.get_text_config() if hasattr(config, "get_text_config") else config
     fingerprint = {key: getattr(text, key, None) for key in FINGERPRINT_KEYS}
     fingerprint["name_or_path"] = getattr(config, "_name_or_path", None)
+    fingerprint["quantization"] = loaded_quantization(config).describe()
     return fingerprint
 
 

@@ -110,6 +110,24 @@ class MultipleChoiceLM(nn.Module):
         """Whether cloze scores are divided by the choice's number of tokens (``normalize="tokens"``)."""
         return self.normalize == "tokens"
 
+    # ------------------------------------------------------------------ activation checkpointing
+    def activation_checkpointing_enable(self, activation_checkpointing_kwargs=None, **kwargs) -> None:
+        """Recompute the base model's layer activations in the backward pass instead of keeping
+        them (what ``TrainingArguments(gradient_checkpointing=True)`` asks of the model); the
+        gradients are the same. The embeddings' output is made to require gradients, so that
+        re-entrant checkpointing also reaches the LoRA weights when every base weight is frozen."""
+        base = _base_causal_lm(self.lm)
+        enable = getattr(base, "activation_checkpointing_enable", None)
+        if enable is not None:
+            enable(activation_checkpointing_kwargs=activation_checkpointing_kwargs, **kwargs)
+        else:  # transformers before 5
+            base.gradient_checkpointing_enable(gradient_checkpointing_kwargs=activation_checkpointing_kwargs)
+        base.enable_input_require_grads()
+
+    def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs=None, **kwargs) -> None:
+        """:meth:`activation_checkpointing_enable` under the name transformers before 5 call."""
+        self.activation_checkpointing_enable(gradient_checkpointing_kwargs, **kwargs)
+
     def forward(self, labels: torch.Tensor | None = None, choice_mask: torch.Tensor | None = None, **inputs):
         """Choice logits [B, C] and, with ``labels``, the cross-entropy. C is the width of
         ``choice_mask`` [B, C] (the collator's number of choice slots) when given, else

@@ -13,6 +13,7 @@ from ..bayes.posterior import DEFAULT_MAX_RANK
 from ..errors import InvalidSettingError
 from ..lm.encoding import CLOZE_NORMALIZATIONS
 from ..lm.loading import DEFAULT_LORA, LoraSettings
+from ..lm.quantization import COMPUTE_DTYPES, QUANT_TYPES, Quantization
 from ..lm.smollm2 import SMOLLM2_ALIAS
 from ..tasks import CLOZE_PROMPTS
 from ..training.settings import SwagSettings
@@ -22,10 +23,16 @@ __all__ = [
     "DataArguments",
     "LoraArguments",
     "ModelArguments",
+    "QUANTIZATION_FIELDS",
     "SwagArguments",
     "config_to_argv",
     "load_config_file",
 ]
+
+
+# The ModelArguments fields that say how the base model is quantised.
+QUANTIZATION_FIELDS = ("load_in_4bit", "load_in_8bit", "bnb_4bit_quant_type", "bnb_4bit_use_double_quant",
+                       "bnb_4bit_compute_dtype")
 
 
 @dataclass
@@ -65,6 +72,21 @@ class ModelArguments:
     model_dtype: str = field(default="auto", metadata={"help": "Weights dtype: auto, float32, bfloat16, float16."})
     attn_implementation: str = field(default="sdpa", metadata={"help": "Attention kernel (cloze needs sdpa or eager)."})
     gguf_file: str | None = field(default=None, metadata={"help": "GGUF file inside model_name_or_path, if any."})
+    load_in_4bit: bool = field(
+        default=False, metadata={"help": "QLoRA: load the frozen base model's weights in 4 bits (bitsandbytes)."}
+    )
+    load_in_8bit: bool = field(default=False, metadata={"help": "Load the frozen base model's weights in 8 bits."})
+    bnb_4bit_quant_type: str = field(
+        default="nf4", metadata={"help": "4-bit data type: nf4 (QLoRA's NormalFloat) or fp4.",
+                                 "choices": list(QUANT_TYPES)}
+    )
+    bnb_4bit_use_double_quant: bool = field(
+        default=False, metadata={"help": "4-bit: also quantise the quantisation constants (QLoRA's double quantisation)."}
+    )
+    bnb_4bit_compute_dtype: str = field(
+        default="float32", metadata={"help": "4-bit: dtype the quantised layers compute in.",
+                                     "choices": list(COMPUTE_DTYPES)}
+    )
 
     def __post_init__(self) -> None:
         # The two spellings of token normalisation agree in every config, so runs saved before
@@ -75,6 +97,15 @@ class ModelArguments:
         if self.cloze_length_normalize:
             self.cloze_normalize = "tokens"
         self.cloze_length_normalize = self.cloze_normalize == "tokens"
+        if self.load_in_4bit and self.load_in_8bit:
+            raise InvalidSettingError("--load_in_4bit and --load_in_8bit exclude each other")
+        self.quantization()  # checks the 4-bit settings
+
+    def quantization(self) -> Quantization:
+        """The base model's quantisation these arguments ask for."""
+        bits = 4 if self.load_in_4bit else 8 if self.load_in_8bit else 0
+        return Quantization(bits, self.bnb_4bit_quant_type, bool(self.bnb_4bit_use_double_quant),
+                            self.bnb_4bit_compute_dtype)
 
 
 @dataclass

@@ -26,12 +26,13 @@ __all__ = ["build_model", "load_split"]
 
 
 def build_model(model_args: ModelArguments, lora_args: LoraArguments, n_slots: int):
-    """Base LM + fresh LoRA (or ``init_adapter``) + the multiple-choice scorer, and the tokenizer."""
+    """Base LM (quantised as ``model_args`` ask) + fresh LoRA (or ``init_adapter``) + the
+    multiple-choice scorer, and the tokenizer."""
     path = resolve_model_path(model_args.model_name_or_path)
     kwargs = {"attn_implementation": model_args.attn_implementation}
     if model_args.gguf_file:
         kwargs["gguf_file"] = model_args.gguf_file
-    lm, tokenizer = load_causal_lm(path, dtype=model_args.model_dtype, **kwargs)
+    lm, tokenizer = load_causal_lm(path, dtype=model_args.model_dtype, quantization=model_args.quantization(), **kwargs)
     if lora_args.init_adapter:
         run_config = Path(lora_args.init_adapter).parent / RUN_CONFIG
         if run_config.is_file():  # an adapter of a swag-lora run: same base model?
