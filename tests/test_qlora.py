@@ -27,7 +27,10 @@ def _loss_and_grads(model, batch):
     model.zero_grad()
     out = model(**batch)
     out.loss.backward()
-    return out.loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
+    grads = {n: p.grad for n, p in model.named_parameters() if p.requires_grad}
+    missing = [n for n, g in grads.items() if g is None]
+    assert not missing, f"no gradient reached {missing[:3]}"
+    return out.loss.detach(), {n: g.clone() for n, g in grads.items()}
 
 
 @pytest.mark.parametrize("mode", ["cloze", "letter"])
@@ -71,6 +74,32 @@ def tiny_model_dir(tmp_path_factory, tokenizer):
     make_tiny_llama(len(tokenizer), seed=5, hidden=64).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+@pytest.mark.parametrize("bits", [4, 8])
+def test_gradients_through_a_quantised_base_survive_an_evaluation_pass(tiny_model_dir, tokenizer, bits):
+    """bitsandbytes repacks 4-bit weights for a CPU kernel without backward at the first
+    no-grad eval pass (on AVX512-BF16 CPUs); the loader turns that off, so the LoRA gradients
+    after a validation pass are the ones before it, every LoRA weight has one, and they follow
+    the LoRA weights' own path through the quantised layers."""
+    from swag_lora.lm.loading import load_causal_lm
+    from swag_lora.lm.quantization import Quantization
+
+    lm, _ = load_causal_lm(str(tiny_model_dir), quantization=Quantization(bits))
+    model = MultipleChoiceLM(apply_lora(lm, LoraSettings(lora_dropout=0.0)), tokenizer, "cloze", n_slots=4)
+    randomise_lora(model)
+    batch = MultipleChoiceCollator(tokenizer.pad_token_id, 4)(encode_rows(ROWS, tokenizer, "cloze"))
+    model.train()
+    _, before = _loss_and_grads(model, batch)
+    model.eval()
+    with torch.no_grad():
+        model(**batch)
+    model.train()
+    _, after = _loss_and_grads(model, batch)
+    assert before.keys() == after.keys()
+    for name, grad in before.items():
+        assert grad.abs().max() > 0, name
+        torch.testing.assert_close(after[name], grad, rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("bits", [4, 8])
@@ -129,3 +158,12 @@ def test_a_quantised_base_trains_swag_over_float_lora_and_evaluates(tiny_model_d
     other = {"load_in_8bit": True} if bits == 4 else {"load_in_4bit": True}
     with pytest.raises(QuantizationMismatchError, match=f"quantisation '{described}'"):
         load_run(run_dir, quantization=other)
+
+    from swag_lora.prediction.predictor import predict
+
+    records = [{"question": r.question, "choices": list(r.choices)} for r in data.rows[:3]]
+    same = {"load_in_4bit": True} if bits == 4 else {"load_in_8bit": True}
+    result = predict(run, records, method="swag", n_samples=2, quantization=same)
+    assert len(result.predictions) == 3 and all(0 < p.confidence <= 1 for p in result.predictions)
+    with pytest.raises(QuantizationMismatchError):
+        predict(run, records, method="map", quantization=other)

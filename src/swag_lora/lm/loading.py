@@ -15,7 +15,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from .. import distributed as D
 from ..errors import InvalidSettingError, SwagLoraError
-from .quantization import Quantization
+from .quantization import Quantization, keep_4bit_layers_differentiable
 from .smollm2 import SMOLLM2_ALIAS, smollm2_path
 
 __all__ = ["DEFAULT_LORA", "LoraSettings", "ModelNotFoundError", "apply_lora", "load_causal_lm", "resolve_model_path"]
@@ -83,6 +83,8 @@ def load_causal_lm(name_or_path: str, dtype: torch.dtype | str | None = None,
         raise ModelNotFoundError(f"cannot load model {name_or_path!r}: {reason}") from err
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
+    if quantization is not None and quantization.bits == 4:
+        keep_4bit_layers_differentiable(model)
     return model, tokenizer
 
 

@@ -18,7 +18,7 @@ from transformers import BitsAndBytesConfig
 from ..errors import InvalidSettingError, MissingDependencyError, SwagLoraError
 
 __all__ = ["COMPUTE_DTYPES", "QUANT_TYPES", "Quantization", "QuantizationMismatchError", "check_same_quantization",
-           "loaded_quantization"]
+           "keep_4bit_layers_differentiable", "loaded_quantization"]
 
 QUANT_TYPES = ("nf4", "fp4")
 COMPUTE_DTYPES = ("float32", "bfloat16", "float16")
@@ -81,6 +81,19 @@ class Quantization:
         return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=self.quant_type,
                                   bnb_4bit_use_double_quant=self.double_quant,
                                   bnb_4bit_compute_dtype=getattr(torch, self.compute_dtype))
+
+
+def keep_4bit_layers_differentiable(model) -> None:
+    """Keep every 4-bit layer of ``model`` on bitsandbytes' differentiable path.
+
+    On CPUs with AVX512-BF16, bitsandbytes (0.50) repacks a 4-bit layer's weights for a faster
+    kernel at its first forward in eval mode without gradients, and uses that kernel from then
+    on, also in training; the kernel has no backward, so gradients through the layer are
+    silently lost (training after a validation pass, Laplace's Jacobians). This turns the
+    repacking off (inference on the CPU is slower; GPUs are not affected)."""
+    for module in model.modules():
+        if hasattr(module, "support_avx512bf16_for_cpu"):
+            module.support_avx512bf16_for_cpu = False
 
 
 def loaded_quantization(config) -> Quantization:
