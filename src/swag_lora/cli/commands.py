@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import importlib
+import logging
 import os
 import sys
 import warnings
@@ -48,6 +49,8 @@ def _quiet_library_warnings() -> None:
     """Silence deprecation chatter from libraries that users cannot act on."""
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*is deprecated", category=FutureWarning)
     warnings.filterwarnings("ignore", message=".*pin_memory.*no accelerator is found", category=UserWarning)
+    # bitsandbytes (when installed) logs at import that an optional hub-downloaded CPU kernel is missing
+    logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
 
 
 def _usage() -> str:

@@ -23,8 +23,9 @@ from ..evaluation.sample_study import STUDY_FOLDER, run_sample_study, write_samp
 from ..metrics import DEFAULT_ECE_BINS
 from ..report.tables import summary_table
 from ..runs.layout import EVAL_DIR
-from ..runs.load import attach_run, load_run, read_run_config
+from ..runs.load import attach_run, check_run_quantization, load_run, read_run_config
 from ..runs.lock import lock_folder_for, run_lock
+from .quantization import add_quantization_flags, requested_quantization
 
 __all__ = ["HelpFormatter", "parser", "run"]
 
@@ -81,6 +82,7 @@ def parser() -> argparse.ArgumentParser:
                    help="go on (with a warning) when the base model's weights differ from the ones a run recorded")
     p.add_argument("--no_progress", action="store_true", help="no progress bars (a line per method and dataset "
                    "is printed either way)")
+    add_quantization_flags(p)
     return p
 
 
@@ -125,8 +127,12 @@ def _result_roots(args) -> list[Path]:
 
 
 def _evaluate(args, device) -> int:
-    host = load_run(args.runs[0], device=device, allow_base_mismatch=args.allow_base_mismatch)
+    quantization = requested_quantization(args)
+    host = load_run(args.runs[0], device=device, allow_base_mismatch=args.allow_base_mismatch,
+                    quantization=quantization)
     runs = [host] + [attach_run(r, host, args.allow_base_mismatch) for r in args.runs[1:]]
+    for run in runs[1:]:
+        check_run_quantization(run.config, quantization, f"run {run.path}")
     train_tasks = {r.config.data.task for r in runs}
     multi = [m for m in args.methods if METHODS[m].multi_run]
     single = [m for m in args.methods if not METHODS[m].multi_run]

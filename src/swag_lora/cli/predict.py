@@ -16,6 +16,7 @@ from ..bayes.registry import BASE_METHODS
 from ..errors import UsageError
 from ..files import atomic_write, write_json
 from ..prediction.predictor import predict
+from .quantization import add_quantization_flags, requested_quantization
 
 __all__ = ["describe", "parser", "run"]
 
@@ -45,6 +46,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--allow_base_mismatch", action="store_true",
                    help="go on (with a warning) when the base model's weights differ from the ones the run recorded")
     p.add_argument("--no_progress", action="store_true", help="no progress bars")
+    add_quantization_flags(p)
     return p
 
 
@@ -102,6 +104,7 @@ def run(argv: list[str]) -> int:
         batch_size=args.batch_size, min_confidence=args.min_confidence,
         max_mutual_information=args.max_mutual_information, validation=args.validation,
         progress=not args.no_progress, allow_base_mismatch=args.allow_base_mismatch,
+        quantization=requested_quantization(args),
     )
     text = "".join(json.dumps(p.to_dict(), ensure_ascii=False) + "\n" for p in result.predictions)
     if args.output:

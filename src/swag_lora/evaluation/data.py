@@ -104,7 +104,7 @@ def encode_for_run(run, rows, task: str, split: str, ood: bool = False) -> EvalD
     """Encode ``rows`` for ``run``'s scoring mode, with :func:`choice_slots` slots."""
     cfg = run.config
     n_slots = choice_slots(cfg, max(len(r.choices) for r in rows), task)
-    features = encode_rows(rows, run.tokenizer, cfg.scoring, cfg.model.max_length)
+    features = encode_rows(rows, run.tokenizer, cfg.scoring, cfg.model.max_length, cloze_prompt=cfg.model.cloze_prompt)
     for feature, row in zip(features, rows):
         feature["id"] = row.id
     collator = MultipleChoiceCollator(run.tokenizer.pad_token_id, n_slots)

@@ -27,7 +27,8 @@ __all__ = ["build_model", "load_split"]
 
 def build_model(model_args: ModelArguments, lora_args: LoraArguments, n_slots: int,
                 allow_base_mismatch: bool = False, source: str | None = None):
-    """Base LM + fresh LoRA (or ``init_adapter``) + the multiple-choice scorer, and the tokenizer.
+    """Base LM (quantised as ``model_args`` ask) + fresh LoRA (or ``init_adapter``) + the
+    multiple-choice scorer, and the tokenizer.
     An ``init_adapter`` of a swag-lora run made with another base model is refused (other
     weights of the same architecture: unless ``allow_base_mismatch``); ``source`` names what
     the adapter belongs to in that message (default: the adapter folder)."""
@@ -35,7 +36,7 @@ def build_model(model_args: ModelArguments, lora_args: LoraArguments, n_slots: i
     kwargs = {"attn_implementation": model_args.attn_implementation}
     if model_args.gguf_file:
         kwargs["gguf_file"] = model_args.gguf_file
-    lm, tokenizer = load_causal_lm(path, dtype=model_args.model_dtype, **kwargs)
+    lm, tokenizer = load_causal_lm(path, dtype=model_args.model_dtype, quantization=model_args.quantization(), **kwargs)
     if lora_args.init_adapter:
         run_config = Path(lora_args.init_adapter).parent / RUN_CONFIG
         if run_config.is_file():  # an adapter of a swag-lora run: same base model?
@@ -52,7 +53,7 @@ def build_model(model_args: ModelArguments, lora_args: LoraArguments, n_slots: i
     else:
         peft_model = apply_lora(lm, lora_args.settings())
     model = MultipleChoiceLM(peft_model, tokenizer, mode=model_args.scoring, n_slots=n_slots,
-                             length_normalize=model_args.cloze_length_normalize)
+                             normalize=model_args.cloze_normalize)
     if lora_args.init_adapter:
         load_adapter(model, lora_args.init_adapter)  # also the letter head, if saved
     return model, tokenizer

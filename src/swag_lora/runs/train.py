@@ -81,7 +81,8 @@ def _train(model_args, data_args, lora_args, swag_args, training_args, run_args:
     rows = list(train_split) + (list(val_split) if val_split is not None else [])
     n_slots = max(len(r.choices) for r in rows)
     model, tokenizer = build_model(model_args, lora_args, n_slots, run_args.allow_base_mismatch)
-    encode = lambda split: encode_rows(split, tokenizer, model_args.scoring, model_args.max_length)  # noqa: E731
+    encode = lambda split: encode_rows(split, tokenizer, model_args.scoring, model_args.max_length,  # noqa: E731
+                                       cloze_prompt=model_args.cloze_prompt)
     train_features = encode(train_split)
     val_features = encode(val_split) if val_split is not None else None
     if val_features is None:

@@ -13,11 +13,13 @@ from .errors import DataFormatError, DataNotFoundError, TaskDefinitionError, Unk
 from .hub import ENV_VAR
 from .loading import load_task
 from .prompts import (
+    CLOZE_PROMPTS,
     ChatFormat,
     ClozeTemplate,
     EncodedCloze,
     KeepEndParts,
     LetterTemplate,
+    cloze_template,
     encode_cloze,
     encode_prompt,
     format_cloze,
@@ -26,6 +28,7 @@ from .prompts import (
 from .registry import SPLITS, get_task, list_tasks
 
 __all__ = [
+    "CLOZE_PROMPTS",
     "ENV_VAR",
     "SPLITS",
     "ChatFormat",
@@ -44,6 +47,7 @@ __all__ = [
     "TaskDefinitionError",
     "TaskSplit",
     "UnknownTaskError",
+    "cloze_template",
     "encode_cloze",
     "encode_prompt",
     "format_cloze",
