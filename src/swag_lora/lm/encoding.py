@@ -20,7 +20,7 @@ from ..errors import InvalidSettingError
 from ..tasks import Row, encode_prompt, format_cloze, format_letter
 
 __all__ = ["SCORING_MODES", "MultipleChoiceCollator", "encode_rows", "letter_token_ids", "pack_cloze",
-           "special_prefix"]
+           "pad_sequences", "special_prefix"]
 
 SCORING_MODES = ("cloze", "letter")
 
@@ -96,7 +96,8 @@ def encode_rows(
     return encoded
 
 
-def _pad(seqs: Sequence[Sequence[int]], pad_id: int, left: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+def pad_sequences(seqs: Sequence[Sequence[int]], pad_id: int, left: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """``[B, W]`` ids and attention mask of sequences padded on the right (or the left)."""
     width = max(len(s) for s in seqs)
     ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(seqs), width), dtype=torch.long)
@@ -133,7 +134,7 @@ class MultipleChoiceCollator:
             < torch.tensor([f["n_choices"] for f in features])[:, None],
         }
         if "input_ids" in features[0]:
-            ids, mask = _pad([f["input_ids"] for f in features], self.pad_token_id, self.padding_side == "left")
+            ids, mask = pad_sequences([f["input_ids"] for f in features], self.pad_token_id, self.padding_side == "left")
             batch.update(input_ids=ids, attention_mask=mask)
             return batch
         batch.update(pack_cloze(features, self.pad_token_id))

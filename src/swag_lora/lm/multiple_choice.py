@@ -30,6 +30,7 @@ from transformers.utils import ModelOutput
 from ..errors import InvalidSettingError
 from ..tasks.prompts import LETTERS
 from .encoding import SCORING_MODES, letter_token_ids
+from .loading import base_causal_lm
 
 __all__ = ["MultipleChoiceLM", "MultipleChoiceOutput"]
 
@@ -40,10 +41,6 @@ class MultipleChoiceOutput(ModelOutput):
 
     loss: torch.Tensor | None = None
     logits: torch.Tensor | None = None
-
-
-def _base_causal_lm(lm: nn.Module) -> nn.Module:
-    return lm.get_base_model() if hasattr(lm, "get_base_model") else lm
 
 
 class MultipleChoiceLM(nn.Module):
@@ -68,7 +65,7 @@ class MultipleChoiceLM(nn.Module):
         self.lm = lm
         self.mode = mode
         self.n_slots = int(n_slots)
-        base = _base_causal_lm(lm)
+        base = base_causal_lm(lm)
         # Plain attributes, not submodules: they belong to self.lm already, and registering
         # them twice would duplicate their names in state_dict().
         object.__setattr__(self, "decoder", base.get_decoder())

@@ -103,6 +103,7 @@ class Predictor:
             raise InvalidSettingError(f"batch_size must be at least 1, got {batch_size}")
         sampling = SamplingOptions(n_samples=n_samples, scale=scale, seed=seed)
         self.run = run if isinstance(run, LoadedRun) else load_run(run, allow_base_mismatch=allow_base_mismatch)
+        self.run.config.require_objective("multiple-choice", self.run.path, "swag-lora predict")
         self.method = build_method(method, MethodContext([self.run], sampling=sampling, batch_size=batch_size))
         self.batch_size = batch_size
         self.progress = progress
