@@ -97,3 +97,32 @@ def test_plain_trainer_with_the_callback_and_the_swag_schedule(tmp_path, tokeniz
     assert callback.collected_at == [4, 5, 6]
     assert optimizer.param_groups[0]["lr"] == pytest.approx(1e-3)  # the constant SWAG rate
     check_against_brute_force(posterior, callback, recorder, k=2)
+
+
+def test_sft_trainer_on_prompt_completion_pairs_with_the_swag_callback(tmp_path, tokenizer):
+    """Training on text with your own script: TRL's prompt-completion format (loss on the completion
+    only), LoRA from a peft_config, and the SWAG callback collecting the moments of its iterates."""
+    trl = pytest.importorskip("trl")
+    from datasets import Dataset
+    from peft import LoraConfig
+
+    pairs = [{"prompt": t.split("Answer: ")[0] + "Answer:", "completion": " " + t.split("Answer: ")[1]} for t in TEXTS]
+    settings = SwagSettings(swag_start_step=2, collect_every_steps=1, max_rank=3)
+    callback = SwagCallback(None, settings)
+    recorder = IterateRecorder()
+    config = trl.SFTConfig(
+        output_dir=str(tmp_path / "sft-pc"), max_steps=6, per_device_train_batch_size=2, learning_rate=5e-3,
+        logging_steps=100, save_strategy="no", report_to=[], use_cpu=True, max_length=64, seed=0,
+        dataloader_pin_memory=False, disable_tqdm=True,
+    )
+    trainer = trl.SFTTrainer(
+        model=make_tiny_llama(len(tokenizer)), args=config, train_dataset=Dataset.from_list(pairs),
+        processing_class=tokenizer, callbacks=[callback, recorder],
+        peft_config=LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], lora_dropout=0.0),
+    )
+    batch = trainer.data_collator([trainer.train_dataset[0]])
+    prompt_len = len(tokenizer(pairs[0]["prompt"], add_special_tokens=False)["input_ids"])
+    assert (batch["labels"][0, :prompt_len] == -100).all() and (batch["labels"][0, prompt_len:] != -100).any()
+    trainer.train()
+    assert callback.collected_at == [3, 4, 5, 6]
+    check_against_brute_force(callback.posterior, callback, recorder, k=3)
