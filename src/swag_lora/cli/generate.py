@@ -9,15 +9,12 @@ error (and to ``--summary`` as JSON).
 from __future__ import annotations
 
 import argparse
-import json
-import sys
-from pathlib import Path
 
 from ..errors import UsageError
-from ..files import atomic_write, write_json
 from ..generation.answers import MODES
 from ..generation.generator import generate
 from ..generation.members import GENERATION_METHODS
+from .answers_output import add_output_options, write_answers
 
 __all__ = ["describe", "parser", "run"]
 
@@ -48,10 +45,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--temperature", type=float, default=1.0, help="temperature of sampled decoding")
     p.add_argument("--no_newline_stop", action="store_true", help="do not end an answer at a newline")
     p.add_argument("--no_tokens", action="store_true", help="leave the per-token detail out of the output")
-    p.add_argument("--summary", default=None, help="also write the summary (settings, quality) as JSON here")
-    p.add_argument("--allow_base_mismatch", action="store_true",
-                   help="go on (with a warning) when the base model's weights differ from the ones the run recorded")
-    p.add_argument("--no_progress", action="store_true", help="no progress bars")
+    add_output_options(p, "settings, quality")
     return p
 
 
@@ -82,14 +76,6 @@ def run(argv: list[str]) -> int:
         do_sample=args.do_sample, temperature=args.temperature, stop_at_newline=not args.no_newline_stop,
         progress=not args.no_progress, allow_base_mismatch=args.allow_base_mismatch,
     )
-    text = "".join(json.dumps(a.to_dict(with_tokens=not args.no_tokens), ensure_ascii=False) + "\n"
-                   for a in result.answers)
-    if args.output:
-        atomic_write(args.output, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
-    else:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-    if args.summary:
-        write_json(args.summary, result.summary)
-    print(describe(result.summary), file=sys.stderr)
+    write_answers([a.to_dict(with_tokens=not args.no_tokens) for a in result.answers], args.output, result.summary,
+                  args.summary, describe(result.summary))
     return 0

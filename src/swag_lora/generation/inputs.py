@@ -11,20 +11,16 @@ was trained on the open form, ``Answer:``). Files are read by extension (.jsonl,
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 
 from ..errors import InvalidSettingError
 from ..tasks import PROMPT_FORMS, TextRow, text_prompt
-from ..tasks.custom import DATA_SUFFIXES, file_items
+from ..tasks.custom import STDIN, input_records
 from ..tasks.errors import DataFormatError, Where
-from ..tasks.readers import jsonl_records
 from ..tasks.text_files import text_records
 
 __all__ = ["STDIN", "read_prompts", "rows_from_records"]
 
-STDIN = "-"
 
 
 def _prompted(record: object, where: Where, form: str) -> object:
@@ -62,16 +58,5 @@ def rows_from_records(items: Iterable, form: str = "choices", source: str = "<in
 
 def read_prompts(source: str | os.PathLike, form: str = "choices", stdin=None) -> list[TextRow]:
     """Rows from a file (by its extension) or, for ``"-"``, JSON lines on standard input."""
-    if str(source) == STDIN:
-        stream = stdin if stdin is not None else sys.stdin.buffer
-        data = stream.read()
-        if isinstance(data, str):
-            data = data.encode("utf-8")
-        return rows_from_records(jsonl_records(data, "<stdin>"), form, "<stdin>")
-    path = Path(source).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(f"input file not found: {path}")
-    if path.suffix.lower() not in DATA_SUFFIXES:
-        raise InvalidSettingError(f"input {path}: no reader for {path.suffix or 'files without an extension'}; "
-                                  f"use {', '.join(DATA_SUFFIXES)} or - for JSON lines on standard input")
-    return rows_from_records(((where, record) for where, record, _ in file_items([str(path)])), form, str(path))
+    items, name = input_records(source, stdin)
+    return rows_from_records(items, form, name)
