@@ -65,8 +65,9 @@ def train_unit(c: dict, seed: int) -> None:
              "prompt_form": c["prompt_form"], "data_dir": str((ROOT / c["data_dir"]).resolve()),
              "train_limit": c["train_limit"], "validation_limit": c["validation_limit"],
              "subset_seed": c["subset_seed"], "seed": seed, "output_dir": str(out), "use_cpu": True,
-             "disable_tqdm": True, "resume_from_checkpoint": out.is_dir() and any(out.glob("checkpoint-*")),
-             **c["train"]}
+             "disable_tqdm": True, **c["train"]}
+    resume = out.is_dir() and any(out.glob("checkpoint-*"))
+    flags["resume_from_checkpoint" if resume else "overwrite_output_dir"] = True  # continue, or clear a failed start
     argv = []
     for key, value in flags.items():
         argv += [f"--{key}", str(value).lower() if isinstance(value, bool) else str(value)]
@@ -207,6 +208,15 @@ def markdown(results: dict, c: dict) -> str:
     lines += ["", "Modes: *ensemble* decodes one answer from the members' averaged next-token distribution (MAP: one "
               "member); *sample* lets each member write its own answer, groups answers by normalised exact match and "
               "answers with the majority (its uncertainty: the entropy of the groups' shares, semantic-entropy style).",
+              "",
+              "Notes. Answers are grouped by normalised exact match, not by an entailment model: no PyPI package "
+              "found here ships an entailment model's weights (they download them from the hub, which this "
+              "project cannot reach at run time). A score with few distinct values (semantic entropy of S answers, "
+              f"S = {g['n_samples']}; {c['ensemble_size']} for the deep ensemble) ties many prompts; ties count as the "
+              "mean over their orders in every metric. MC dropout members are re-seeded each time they are entered: "
+              "in ensemble decoding a member keeps one dropout pattern for every step's token, in sample-then-decode "
+              "its random stream runs on. With a few hundred prompts, differences of a few points of AUROC or PRR are "
+              "within noise: read the intervals.",
               ""]
     return "\n".join(lines + speed_section())
 

@@ -10,7 +10,7 @@ answer. ``to_dict`` is the JSON line ``swag-lora generate`` writes.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..metrics.text import exact_match, token_f1
 from ..tasks import TextRow
@@ -53,7 +53,6 @@ class GeneratedAnswer:
     references: tuple[str, ...] = ()
     exact_match: float | None = None
     f1: float | None = None
-    extra: dict = field(default_factory=dict)
 
     def to_dict(self, with_tokens: bool = True) -> dict:
         out = {"id": self.id, "prompt": self.prompt, "mode": self.mode, "answer": self.answer}
