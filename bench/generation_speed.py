@@ -103,6 +103,8 @@ def main(argv=None) -> int:
         | {f"separate_{s}": s * answer_tokens / median[f"separate_{s}"] for s in args.samples},
         "ratio_ensemble_to_separate": {str(s): median[f"ensemble_{s}"] / median[f"separate_{s}"]
                                        for s in args.samples},
+        "ratio_per_round": {str(s): [e / p for e, p in zip(times[f"ensemble_{s}"], times[f"separate_{s}"])]
+                            for s in args.samples},
         "target_ratio": 1.1,
     }
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
