@@ -9,16 +9,6 @@ import numpy as np
 import pytest
 import torch
 
-from tests.conftest import make_tiny_llama
-
-
-@pytest.fixture(scope="module")
-def tiny_model_dir(tmp_path_factory, tokenizer):
-    folder = tmp_path_factory.mktemp("tiny-llama")
-    make_tiny_llama(len(tokenizer)).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
-
 
 def swag_lora(*args, cwd=None, check=True, stdin=None):
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "TQDM_DISABLE": "1"}

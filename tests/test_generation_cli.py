@@ -14,7 +14,6 @@ from safetensors.torch import load_file
 from swag_lora.files import read_json
 from swag_lora.generation import Generator, generate
 from swag_lora.runs.config import RunError
-from tests.conftest import make_tiny_llama
 from tests.test_cli import swag_lora
 
 PROMPTS = [
@@ -23,14 +22,6 @@ PROMPTS = [
     {"id": "p2", "prompt": "Question: What is frozen water called?\nAnswer:", "answers": ["ice"]},
     {"id": "p3", "prompt": "Question: Which organ pumps blood?\nAnswer:"},
 ]
-
-
-@pytest.fixture(scope="module")
-def gen_model_dir(tmp_path_factory, tokenizer):
-    folder = tmp_path_factory.mktemp("gen-tiny-llama")
-    make_tiny_llama(len(tokenizer)).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
 
 
 def train_args(model_dir, data_dir, out, seed=0, *extra):
@@ -42,11 +33,11 @@ def train_args(model_dir, data_dir, out, seed=0, *extra):
 
 
 @pytest.fixture(scope="module")
-def gen_runs(tmp_path_factory, gen_model_dir, data_dir):
+def gen_runs(tmp_path_factory, tiny_model_dir, data_dir):
     root = tmp_path_factory.mktemp("gen-runs")
     runs = [root / "run0", root / "run1"]
     for seed, run in enumerate(runs):
-        swag_lora(*train_args(gen_model_dir, data_dir, run, seed))
+        swag_lora(*train_args(tiny_model_dir, data_dir, run, seed))
     return runs
 
 
@@ -62,11 +53,11 @@ def test_train_writes_a_generation_run(gen_runs):
     assert [e["step"] for e in read_json(run / "train_log.json") if "eval_loss" in e] == [4, 8]
 
 
-def test_a_resumed_generation_run_ends_as_the_uninterrupted_one(gen_runs, gen_model_dir, data_dir, tmp_path):
+def test_a_resumed_generation_run_ends_as_the_uninterrupted_one(gen_runs, tiny_model_dir, data_dir, tmp_path):
     resumed = tmp_path / "resumed"
     resumed.mkdir()
     shutil.copytree(gen_runs[0] / "checkpoint-4", resumed / "checkpoint-4")
-    swag_lora(*train_args(gen_model_dir, data_dir, resumed, 0, "--resume_from_checkpoint", "true"))
+    swag_lora(*train_args(tiny_model_dir, data_dir, resumed, 0, "--resume_from_checkpoint", "true"))
     for name in ("swag_posterior.safetensors", "map/adapter_model.safetensors"):
         got, want = load_file(resumed / name), load_file(gen_runs[0] / name)
         for key in want:
