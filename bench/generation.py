@@ -241,7 +241,9 @@ def speed_section() -> list[str]:
         m = r["member_tokens_per_second"]
         lines.append(f"| {n} | {tps[f'ensemble_{n}']:.2f} | {m[f'ensemble_{n}']:.2f} | {m[f'separate_{n}']:.2f} | "
                      f"{ratio:.3f} |")
-    return lines + ["", f"The target was a ratio of at most {r['target_ratio']}.", ""]
+    rounds = [v for values in r.get("ratio_per_round", {}).values() for v in values]
+    spread = f" Single rounds ranged from {min(rounds):.3f} to {max(rounds):.3f}." if rounds else ""
+    return lines + ["", f"The target was a ratio of at most {r['target_ratio']}.{spread}", ""]
 
 
 def main(argv=None) -> int:
