@@ -66,6 +66,15 @@ def make_tiny_llama(vocab_size: int, seed: int = 0, layers: int = 2, hidden: int
     return LlamaForCausalLM(config)
 
 
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory, tokenizer):
+    """A tiny random Llama saved with SmolLM2's tokenizer, as a model folder (one per test module)."""
+    folder = tmp_path_factory.mktemp("tiny-llama")
+    make_tiny_llama(len(tokenizer)).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
 @pytest.fixture
 def tiny_llama(tokenizer):
     return make_tiny_llama(len(tokenizer))

@@ -113,7 +113,9 @@ def encode_for_run(run, rows, task: str, split: str, ood: bool = False) -> EvalD
 
 def prepare_data(run, spec: EvalSpec) -> EvalData:
     """Load and encode ``spec`` (a run's own custom task is re-created from its record); OOD
-    when the spec says so or its task is not the training task."""
+    when the spec says so or its task is not the training task. A generation run is refused
+    (:class:`~swag_lora.runs.config.RunError`): it writes answers, it does not score choices."""
+    run.config.require_objective("multiple-choice", run.path, "swag-lora evaluate")
     rows = spec.load(run.config)
     task = getattr(rows, "task", spec.task)
     ood = spec.ood if spec.ood is not None else task != run.config.training_task

@@ -19,8 +19,8 @@ import torch
 from ..errors import InvalidSettingError
 from ..tasks import Row, cloze_template, encode_prompt, format_cloze, format_letter
 
-__all__ = ["CLOZE_NORMALIZATIONS", "SCORING_MODES", "MultipleChoiceCollator", "choice_text_lengths", "encode_rows", "letter_token_ids",
-           "pack_cloze", "special_prefix"]
+__all__ = ["CLOZE_NORMALIZATIONS", "SCORING_MODES", "MultipleChoiceCollator", "choice_text_lengths", "encode_rows",
+           "letter_token_ids", "pack_cloze", "pad_sequences", "special_prefix"]
 
 SCORING_MODES = ("cloze", "letter")
 # What a cloze choice's summed log-probability is divided by: nothing, its number of tokens, or
@@ -114,7 +114,8 @@ def encode_rows(
     return encoded
 
 
-def _pad(seqs: Sequence[Sequence[int]], pad_id: int, left: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+def pad_sequences(seqs: Sequence[Sequence[int]], pad_id: int, left: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """``[B, W]`` ids and attention mask of sequences padded on the right (or the left)."""
     width = max(len(s) for s in seqs)
     ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(seqs), width), dtype=torch.long)
@@ -151,7 +152,7 @@ class MultipleChoiceCollator:
             < torch.tensor([f["n_choices"] for f in features])[:, None],
         }
         if "input_ids" in features[0]:
-            ids, mask = _pad([f["input_ids"] for f in features], self.pad_token_id, self.padding_side == "left")
+            ids, mask = pad_sequences([f["input_ids"] for f in features], self.pad_token_id, self.padding_side == "left")
             batch.update(input_ids=ids, attention_mask=mask)
             return batch
         batch.update(pack_cloze(features, self.pad_token_id))

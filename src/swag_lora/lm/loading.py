@@ -18,7 +18,8 @@ from ..errors import InvalidSettingError, SwagLoraError
 from .quantization import Quantization, keep_4bit_layers_differentiable
 from .smollm2 import SMOLLM2_ALIAS, smollm2_path
 
-__all__ = ["DEFAULT_LORA", "LoraSettings", "ModelNotFoundError", "apply_lora", "load_causal_lm", "resolve_model_path"]
+__all__ = ["DEFAULT_LORA", "LoraSettings", "ModelNotFoundError", "apply_lora", "base_causal_lm", "load_causal_lm",
+           "resolve_model_path"]
 
 
 class ModelNotFoundError(SwagLoraError, OSError):
@@ -95,3 +96,8 @@ def apply_lora(model: nn.Module, settings: LoraSettings | None = None):
         return get_peft_model(model, settings.to_peft())
     except ValueError as err:  # e.g. target modules the model does not have
         raise InvalidSettingError(f"LoRA settings do not fit the model: {' '.join(str(err).split())}") from err
+
+
+def base_causal_lm(lm: nn.Module) -> nn.Module:
+    """The causal LM inside a PEFT model (the model itself when it is not one)."""
+    return lm.get_base_model() if hasattr(lm, "get_base_model") else lm

@@ -32,6 +32,7 @@ from transformers.utils import ModelOutput
 from ..errors import InvalidSettingError
 from ..tasks.prompts import LETTERS
 from .encoding import CLOZE_NORMALIZATIONS, SCORING_MODES, letter_token_ids
+from .loading import base_causal_lm
 
 __all__ = ["MultipleChoiceLM", "MultipleChoiceOutput"]
 
@@ -42,10 +43,6 @@ class MultipleChoiceOutput(ModelOutput):
 
     loss: torch.Tensor | None = None
     logits: torch.Tensor | None = None
-
-
-def _base_causal_lm(lm: nn.Module) -> nn.Module:
-    return lm.get_base_model() if hasattr(lm, "get_base_model") else lm
 
 
 class MultipleChoiceLM(nn.Module):
@@ -78,7 +75,7 @@ class MultipleChoiceLM(nn.Module):
         self.lm = lm
         self.mode = mode
         self.n_slots = int(n_slots)
-        base = _base_causal_lm(lm)
+        base = base_causal_lm(lm)
         # Plain attributes, not submodules: they belong to self.lm already, and registering
         # them twice would duplicate their names in state_dict().
         object.__setattr__(self, "decoder", base.get_decoder())
@@ -116,7 +113,7 @@ class MultipleChoiceLM(nn.Module):
         them (what ``TrainingArguments(gradient_checkpointing=True)`` asks of the model); the
         gradients are the same. The embeddings' output is made to require gradients, so that
         re-entrant checkpointing also reaches the LoRA weights when every base weight is frozen."""
-        base = _base_causal_lm(self.lm)
+        base = base_causal_lm(self.lm)
         enable = getattr(base, "activation_checkpointing_enable", None)
         if enable is not None:
             enable(activation_checkpointing_kwargs=activation_checkpointing_kwargs, **kwargs)

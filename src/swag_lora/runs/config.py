@@ -84,6 +84,18 @@ class RunConfig:
         return self.model.scoring
 
     @property
+    def objective(self) -> str:
+        """``multiple-choice`` or ``generation`` (runs saved before the setting existed: the former)."""
+        return self.model.objective
+
+    def require_objective(self, objective: str, run_dir, command: str) -> None:
+        """:class:`RunError` unless the run was trained for ``objective``."""
+        if self.objective != objective:
+            other = "swag-lora generate" if self.objective == "generation" else "swag-lora evaluate or predict"
+            raise RunError(f"run {run_dir} was trained with --objective {self.objective}; {command} needs a "
+                           f"{objective} run (use {other} with this one)")
+
+    @property
     def training_task(self) -> str:
         """The canonical name of the training task (a custom task file's own name, not its path)."""
         return (self.splits.get("train") or {}).get("task", self.data.task)

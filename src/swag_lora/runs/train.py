@@ -20,14 +20,13 @@ from transformers import set_seed
 from .. import distributed as D
 from ..files import write_json
 from ..lm.adapters import save_adapter_vector
-from ..lm.encoding import MultipleChoiceCollator, encode_rows
 from ..training.checkpoints import wants_resume
-from ..training.trainer import SwagTrainer, compute_eval_metrics
+from ..training.trainer import SwagTrainer
 from .arguments import DataArguments, LoraArguments, ModelArguments, RunArguments, SwagArguments
-from .build import build_model, load_split
 from .config import RunConfig, RunError
 from .layout import MAP_DIR, POSTERIOR_FILE, RUN_CONFIG, SWA_DIR, TRAIN_LOG
 from .lock import LOCK_FILE, run_lock
+from .objectives import prepare_training
 from .provenance import provenance
 
 __all__ = ["train_run"]
@@ -74,32 +73,26 @@ def _train(model_args, data_args, lora_args, swag_args, training_args, run_args:
     started = time.time()
     run_dir = Path(training_args.output_dir)
     set_seed(training_args.seed)
-    train_split = load_split(data_args, "train", data_args.train_limit)
-    val_split = None
-    if data_args.validation_limit != 0:
-        val_split = load_split(data_args, "validation", data_args.validation_limit)
-    rows = list(train_split) + (list(val_split) if val_split is not None else [])
-    n_slots = max(len(r.choices) for r in rows)
-    model, tokenizer = build_model(model_args, lora_args, n_slots, run_args.allow_base_mismatch)
-    encode = lambda split: encode_rows(split, tokenizer, model_args.scoring, model_args.max_length,  # noqa: E731
-                                       cloze_prompt=model_args.cloze_prompt)
-    train_features = encode(train_split)
-    val_features = encode(val_split) if val_split is not None else None
-    if val_features is None:
+    prepared = prepare_training(model_args, data_args, lora_args, run_args.allow_base_mismatch)
+    model, train_split, val_split = prepared.model, prepared.train_split, prepared.val_split
+    if prepared.val_features is None:
         training_args.eval_strategy = "no"
+    if prepared.best_metric == "eval_loss":
+        training_args.prediction_loss_only = True  # validation needs the loss only, never the vocabulary's logits
     if not torch.cuda.is_available():
         training_args.dataloader_pin_memory = False  # nothing to pin for; avoids a warning per epoch
     swag = swag_args.settings(training_args.num_train_epochs)
     trainer = SwagTrainer(
         model=model,
         args=training_args,
-        train_dataset=train_features,
-        eval_dataset=val_features,
-        data_collator=MultipleChoiceCollator(tokenizer.pad_token_id, n_slots),
-        compute_metrics=compute_eval_metrics if val_features is not None else None,
-        processing_class=tokenizer,
+        train_dataset=prepared.train_features,
+        eval_dataset=prepared.val_features,
+        data_collator=prepared.collator,
+        compute_metrics=prepared.compute_metrics,
+        processing_class=prepared.tokenizer,
         swag=swag,
         allow_base_mismatch=run_args.allow_base_mismatch,
+        best_metric=prepared.best_metric,
     )
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     posterior = trainer.posterior
@@ -126,7 +119,7 @@ def _train(model_args, data_args, lora_args, swag_args, training_args, run_args:
         swag=swag_args,
         swag_resolved=asdict(swag),
         training=training_args.to_dict(),
-        n_slots=n_slots,
+        n_slots=prepared.n_slots,
         splits={"train": train_split.to_dict(), "validation": val_split.to_dict() if val_split else None},
         map_selection=map_rule,
         swag_collected_at_steps=trainer.swag_callback.collected_at,
@@ -161,7 +154,7 @@ def _check_map_before_swag(map_rule: dict, swag_start: int | None) -> list[str]:
 def _map_vector(trainer: SwagTrainer) -> tuple[torch.Tensor, dict]:
     best = trainer.best_callback
     if best.best_vector is not None:
-        return best.best_vector, {"rule": "best validation NLL", "step": best.best_step, "eval_nll": best.best_value}
+        return best.best_vector, {"rule": "best validation NLL", "step": best.best_step, best.metric: best.best_value}
     phase_end = trainer.swag_callback.map_phase_end_vector
     if phase_end is not None:
         return phase_end, {"rule": "last iterate before the SWAG phase (no validation pass ran; with swag_start_step 0 "

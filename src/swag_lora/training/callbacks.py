@@ -139,7 +139,8 @@ class SwagCallback(TrainerCallback):
 
 class BestValidationCallback(TrainerCallback):
     """Keeps (in memory, on every process) the trainable-parameter vector with the lowest
-    validation NLL seen; part of the checkpointed SWAG trainer state."""
+    validation ``metric`` seen (the choices' ``eval_nll``, or a generation run's answer-token
+    ``eval_loss``); part of the checkpointed SWAG trainer state."""
 
     def __init__(self, posterior: SwagPosterior, metric: str = "eval_nll"):
         self.posterior = posterior

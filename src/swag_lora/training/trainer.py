@@ -65,17 +65,19 @@ def compute_eval_metrics(eval_prediction) -> dict[str, float]:
 
 
 class SwagTrainer(Trainer):
-    """``Trainer`` for a :class:`~swag_lora.lm.multiple_choice.MultipleChoiceLM` with SWAG.
+    """``Trainer`` for a :class:`~swag_lora.lm.multiple_choice.MultipleChoiceLM` (or a
+    :class:`~swag_lora.lm.generative.GenerativeLM`) with SWAG.
 
     Adds the SWAG schedule and callbacks, saves only the adapter (PEFT format) and answer
     head in checkpoints, never the frozen base weights, and tracks the best-validation
-    parameters as the MAP estimate. Checkpoints are written by the main process only, each
+    parameters as the MAP estimate: lowest ``best_metric`` (``eval_nll`` of the choices; the
+    answer-token NLL ``eval_loss`` for generation). Checkpoints are written by the main process only, each
     file atomically, and marked complete last; ``train(resume_from_checkpoint=True)``
     resumes from the newest complete one with the SWAG state restored.
     """
 
     def __init__(self, *args, swag: SwagSettings, posterior: SwagPosterior | None = None,
-                 allow_base_mismatch: bool = False, **kwargs):
+                 allow_base_mismatch: bool = False, best_metric: str = "eval_nll", **kwargs):
         super().__init__(*args, **kwargs)
         self.swag = swag
         self.allow_base_mismatch = allow_base_mismatch
@@ -83,7 +85,7 @@ class SwagTrainer(Trainer):
         self.base_fingerprint = base_model_fingerprint(self.model)
         self.posterior = posterior or SwagPosterior(self.model, max_rank=swag.max_rank)
         self.swag_callback = SwagCallback(self.posterior, swag)
-        self.best_callback = BestValidationCallback(self.posterior)
+        self.best_callback = BestValidationCallback(self.posterior, metric=best_metric)
         self._nonfinite_loss: torch.Tensor | None = None
         self.resumed_from: str | None = None  # the checkpoint the last train() call resumed from
         self.add_callback(LossGuard(self))
