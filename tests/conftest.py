@@ -74,6 +74,12 @@ def save_tiny_llama(tmp_path_factory, tokenizer, name: str) -> Path:
     return folder
 
 
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory, tokenizer):
+    """A tiny random Llama saved with SmolLM2's tokenizer, as a model folder (one per test module)."""
+    return save_tiny_llama(tmp_path_factory, tokenizer, "tiny-llama")
+
+
 @pytest.fixture
 def tiny_llama(tokenizer):
     return make_tiny_llama(len(tokenizer))

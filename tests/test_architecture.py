@@ -21,25 +21,27 @@ MAX_LINES = 500
 
 # What each layer (a subpackage, or a foundation module) may import from the project, besides
 # itself: the layer picture of docs/design.md.
-FOUNDATION = {"errors", "version", "files"}
+FOUNDATION = {"errors", "version", "files", "tensorfile", "distributed"}
 ALLOWED = {
     "errors": set(),
     "version": set(),
     "files": {"errors"},
+    "tensorfile": {"errors", "files"},
     "metrics": set(),
     "distributed": set(),
     "tasks": {"errors", "files"},
-    "bayes": {"errors", "files", "distributed", "metrics"},
-    "lm": {"errors", "files", "distributed", "metrics", "bayes", "tasks"},
-    "training": {"errors", "files", "distributed", "metrics", "bayes", "lm"},
-    "runs": {"errors", "version", "files", "distributed", "metrics", "bayes", "lm", "tasks", "training"},
-    "evaluation": {"errors", "files", "distributed", "metrics", "bayes", "lm", "tasks", "runs"},
-    "prediction": {"errors", "files", "metrics", "bayes", "lm", "tasks", "runs", "evaluation"},
+    "bayes": FOUNDATION | {"metrics"},
+    "lm": FOUNDATION | {"metrics", "bayes", "tasks"},
+    "training": FOUNDATION | {"metrics", "bayes", "lm"},
+    "runs": FOUNDATION | {"metrics", "bayes", "lm", "tasks", "training"},
+    "evaluation": FOUNDATION | {"metrics", "bayes", "lm", "tasks", "runs"},
+    "prediction": FOUNDATION | {"metrics", "bayes", "lm", "tasks", "runs", "evaluation"},
+    "generation": FOUNDATION | {"metrics", "bayes", "lm", "tasks", "training", "runs", "evaluation"},
     "report": {"errors", "files", "metrics", "bayes", "evaluation"},
-    "benchmark": {"errors", "files", "distributed", "metrics", "bayes", "lm", "tasks", "runs", "training",
-                  "evaluation", "report"},
-    "cli": {"errors", "version", "files", "distributed", "metrics", "bayes", "lm", "tasks", "runs", "training",
-            "evaluation", "prediction", "report"},
+    "benchmark": FOUNDATION | {"metrics", "bayes", "lm", "tasks", "runs", "training", "evaluation", "report",
+                               "generation"},
+    "cli": FOUNDATION | {"metrics", "bayes", "lm", "tasks", "runs", "training", "evaluation", "prediction",
+                         "report", "generation"},
 }
 # Third-party modules that may be imported inside a function (optional or slow to import).
 LAZY_ALLOWED = {"laplace", "matplotlib", "deepspeed", "datasets", "pyarrow", "ivon"}

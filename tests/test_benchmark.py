@@ -11,7 +11,6 @@ import pytest
 from swag_lora import metrics as M
 from swag_lora.benchmark import BenchConfig, BenchConfigError, Driver
 from swag_lora.benchmark.results import RECORD_FIELDS, load_predictions
-from tests.conftest import save_tiny_llama
 
 
 def grid(model_dir, data_dir, **over) -> BenchConfig:
@@ -25,11 +24,6 @@ def grid(model_dir, data_dir, **over) -> BenchConfig:
     }
     raw.update(over)
     return BenchConfig.from_dict(raw)
-
-
-@pytest.fixture(scope="module")
-def tiny_model_dir(tmp_path_factory, tokenizer):
-    return save_tiny_llama(tmp_path_factory, tokenizer, "bench-model")
 
 
 class Stop(Exception):
@@ -102,9 +96,21 @@ def test_driver_runs_the_grid_resumes_after_a_stop_and_reports(tmp_path, tiny_mo
     methods = {(r["method"], r["ood_task"]) for r in records}
     expected_id = {"zero-shot", "map", "swa", "swag", "swag-tuned", "mc-dropout", "temperature", "laplace", "ensemble",
                    "multiswag", "tfb", "blob", "blob-mean", "ivon", "ivon-mean"}
-    assert {m for m, ood in methods if ood is None} >= expected_id
-    assert {m for m, ood in methods if ood == "arc-challenge"} == {"map", "temperature", "swag", "swag-tuned", "tfb",
-                                                                   "blob", "blob-mean", "ivon", "ivon-mean"}
+    tempered = {f"{m}+ts" for m in expected_id - {"zero-shot", "temperature"}}  # every method, also with a temperature
+    tuned = {"multiswag-tuned", "multiswag-tuned+ts"} if choice["scale"] != config.scale else set()
+    assert {m for m, ood in methods if ood is None} == expected_id | tempered | tuned
+    shifted = {"map", "swag", "swag-tuned", "tfb", "blob", "blob-mean", "ivon", "ivon-mean"}
+    assert {m for m, ood in methods if ood == "arc-challenge"} == shifted | {"temperature"} | {f"{m}+ts" for m in shifted}
+    assert not any(r.get("split") == "validation" for r in records)  # validation serves the fits, results are test
+    by_key = {(r["method"], r["ood_task"], r["seed"]): r for r in records}
+    swag_ts = by_key[("swag+ts", None, 0)]
+    assert swag_ts["temperature"] != 1.0 and by_key[("map+ts", None, 0)]["nll"] == by_key[("temperature", None, 0)]["nll"]
+    assert all(r["aurc"] is not None for r in records)
+    assert all((r["auroc_err_confidence"] is None) == (r["acc"] in (0.0, 1.0)) for r in records)  # None: nothing to rank
+    assert (by_key[("swag", None, 0)]["auroc_err_mi"] is not None) and by_key[("map", None, 0)]["auroc_err_mi"] is None
+    # the +ts fits used the validation predictions, saved in the work folder
+    val = work / "arc-easy" / "seed0" / f"swag-lr{lr:g}" / "eval" / "arc-easy" / "validation"
+    assert {p.name for p in val.iterdir()} >= {"map", "swag", "swag+ts", "temperature", "laplace+ts"}
     by = {(r["method"], r["ood_task"], r["seed"]): r for r in records}
     assert by[("swag", None, 0)]["n_samples"] == 3 and by[("swag-tuned", None, 0)]["scale"] == choice["scale"]
     assert by[("mc-dropout", None, 1)]["n_samples"] == 2
@@ -124,7 +130,7 @@ def test_driver_runs_the_grid_resumes_after_a_stop_and_reports(tmp_path, tiny_mo
 
     # The saved predictives reproduce the records' metrics.
     preds = load_predictions(results, "arc-easy", "arc-easy")
-    for key in ("map|0", "temperature|1", "swag|0", "ensemble|all"):
+    for key in ("map|0", "temperature|1", "swag|0", "ensemble|all", "swag+ts|0", "multiswag+ts|all"):
         method, seed = key.split("|")
         r = by[(method, None, None if seed == "all" else int(seed))]
         log_p = preds[key].astype(np.float64)
@@ -167,3 +173,39 @@ def test_committed_config_is_valid():
     config = BenchConfig.load(Path(__file__).resolve().parent.parent / "bench" / "calibration.yaml")
     assert config.seeds == [0, 1, 2] and config.n_samples == 10 and config.mc_dropout_samples == 5
     assert all(t.test >= 400 for t in config.tasks)
+
+
+def test_the_swag_exploration_study_compares_branches_on_validation(tmp_path, tiny_model_dir, data_dir):
+    """Each study variant is a SWAG branch from the same MAP adapter, evaluated on the validation
+    split with a temperature; the choice is the lowest swag+ts NLL within a point of MAP's accuracy."""
+    from swag_lora.benchmark.layout import choose_variant
+
+    study = {"tasks": ["arc-easy"], "seed": 0, "n_samples": 2,
+             "variants": {"adamw": {"learning_rate": 1e-2}, "sgd-k3": {"learning_rate": 0.1, "optimizer": "sgd",
+                                                                       "max_rank": 3, "collections_per_epoch": 4}}}
+    config = grid(tiny_model_dir, data_dir, study=study)
+    work, results = tmp_path / "work", tmp_path / "results"
+    driver = Driver(config, work, results, log=lambda s: None,
+                    training_overrides={"use_cpu": True, "dataloader_pin_memory": False})
+    ran = driver.run(parts=("study",))
+    assert ran == ["arc-easy/seed0/map", "arc-easy/study/adamw/train", "arc-easy/study/adamw",
+                   "arc-easy/study/sgd-k3/train", "arc-easy/study/sgd-k3"]
+    sgd_run = json.loads((work / "arc-easy" / "seed0" / "study" / "sgd-k3" / "run_config.json").read_text())
+    assert sgd_run["training"]["optim"] == "sgd" and sgd_run["swag"]["swag_max_rank"] == 3
+    assert sgd_run["training"]["optim_args"] == "momentum=0.9"
+    runs = json.loads((results / "calibration_runs.json").read_text())["study"]["arc-easy"]
+    assert set(runs["variants"]) == {"adamw", "sgd-k3"}
+    assert runs["choice"] == choose_variant(runs["variants"])
+    for methods in runs["variants"].values():
+        assert set(methods) == {"map", "swa", "swag", "map+ts", "swa+ts", "swag+ts"}
+        assert methods["swag+ts"]["nll"] <= methods["swag"]["nll"] + 1e-9  # T fitted on this very split
+    records = [r for r in json.loads((results / "calibration.json").read_text()) if r.get("study")]
+    assert len(records) == 12 and all(r["split"] == "validation" for r in records)
+    again = Driver(config, work, results, log=lambda s: None,
+                   training_overrides={"use_cpu": True, "dataloader_pin_memory": False})
+    assert again.run(parts=("study",)) == []  # done units are not redone
+    # the rule: lowest swag+ts NLL among variants whose SWAG accuracy is within a point of MAP's
+    made_up = {"a": {"map": {"acc": 0.60}, "swag": {"acc": 0.58}, "swag+ts": {"nll": 0.9}},
+               "b": {"map": {"acc": 0.60}, "swag": {"acc": 0.595}, "swag+ts": {"nll": 1.0}}}
+    assert choose_variant(made_up)["variant"] == "b"
+

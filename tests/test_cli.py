@@ -9,22 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from tests.conftest import make_tiny_llama
 
-
-@pytest.fixture(scope="module")
-def tiny_model_dir(tmp_path_factory, tokenizer):
-    folder = tmp_path_factory.mktemp("tiny-llama")
-    make_tiny_llama(len(tokenizer)).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
-
-
-def swag_lora(*args, cwd=None, check=True):
+def swag_lora(*args, cwd=None, check=True, stdin=None):
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "TQDM_DISABLE": "1"}
     env.pop("SWAG_LORA_DEBUG", None)
     proc = subprocess.run([sys.executable, "-m", "swag_lora.cli", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, env=env, timeout=600)
+                          cwd=cwd, env=env, timeout=600, input=stdin)
     if check and proc.returncode != 0:
         raise AssertionError(f"exit {proc.returncode}\nstdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}")
     return proc

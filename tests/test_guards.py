@@ -125,7 +125,7 @@ def test_failed_posterior_write_is_one_line_and_keeps_the_old_file(tmp_path, mon
             handle.write(b"partial")
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr("swag_lora.bayes.posterior.save_file", disk_full)
+    monkeypatch.setattr("swag_lora.tensorfile.save_file", disk_full)
     posterior.collect()
     with pytest.raises(ArtifactWriteError) as caught:
         posterior.save(path)

@@ -136,8 +136,11 @@ def test_killed_during_swag_phase_then_resumed_equals_uninterrupted(train_args, 
     assert (out / "checkpoint-10" / "swag_posterior.safetensors").is_file()  # truncated, never loaded
     assert (out / "checkpoint-10" / "trainer_state.json").is_file()  # what get_last_checkpoint would pick
 
-    cli("train", *train_args, "--per_device_train_batch_size", 8, "--output_dir", out,
-        "--resume_from_checkpoint", "true")
+    resumed = cli("train", *train_args, "--per_device_train_batch_size", 8, "--output_dir", out,
+                  "--resume_from_checkpoint", "true")
     assert run_config(out)["resumed_from"] == str(out / "checkpoint-8")
+    # it says which checkpoint it used and which newer one it passed over, and why
+    assert f"resuming from {out / 'checkpoint-8'}; skipped the newer, incomplete checkpoint-10 (no " \
+           "swag_checkpoint.json: it was cut off while being written" in resumed.stderr
     assert_same_run(out, reference_run, tol=1e-6)
     assert incomplete_reason(out / "checkpoint-10") is None  # rewritten, complete this time

@@ -129,6 +129,13 @@ def test_diagonal_gaussian_draws_have_its_mean_and_std_and_are_nested(tmp_path):
         DiagonalGaussian.load(tmp_path / "q.safetensors", ["w"], [(5,)])
     with pytest.raises(InvalidSettingError):
         DiagonalGaussian(mean, -std, ["w"], [(4,)], "test")
+    # a byte changed since saving (size kept) is refused by the file's checksum, naming the file
+    path = tmp_path / "q.safetensors"
+    data = bytearray(path.read_bytes())
+    data[-8] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(VariationalFileError, match="q.safetensors is damaged"):
+        DiagonalGaussian.load(path)
 
 
 # ------------------------------------------------------------------ TFB

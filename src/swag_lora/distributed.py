@@ -29,6 +29,7 @@ __all__ = [
     "init_from_env",
     "is_distributed",
     "is_main_process",
+    "local_rank",
     "parameter_gather",
     "rank",
     "sharding_kind",
@@ -49,6 +50,11 @@ def is_distributed() -> bool:
 
 def rank() -> int:
     return dist.get_rank() if is_distributed() else 0
+
+
+def local_rank() -> int:
+    """This process's index on its machine (``LOCAL_RANK``, set by the launchers; 0 alone)."""
+    return int(os.environ.get("LOCAL_RANK", "0"))
 
 
 def world_size() -> int:

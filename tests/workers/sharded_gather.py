@@ -11,6 +11,7 @@ across optimizer steps is the same on every rank. Exits non-zero on any failure.
 from __future__ import annotations
 
 import copy
+import gc
 import os
 import sys
 from pathlib import Path
@@ -131,13 +132,24 @@ def check(kind: str) -> None:
         print(f"{kind} OK: P={posterior.num_parameters}", flush=True)
 
 
-if __name__ == "__main__":
+def main(kinds: list[str]) -> int:
+    """Run the checks, then shut down in a fixed order: every rank reaches a barrier, the process
+    group is destroyed, output is flushed and the process exits without the interpreter's
+    teardown, where gloo's and DeepSpeed's C++ threads can abort a process whose checks all
+    passed ("terminate called without an active exception")."""
     dist.init_process_group("gloo")
-    for name in sys.argv[1:]:
-        check(name)
-    dist.destroy_process_group()
-    if "zero3" in sys.argv[1:]:
-        # DeepSpeed's CPU communication threads sometimes abort at interpreter exit
-        # ("terminate called without an active exception") after all checks passed.
-        sys.stdout.flush()
-        os._exit(0)
+    try:
+        for name in kinds:
+            check(name)
+            gc.collect()  # sharded modules go before the process group does
+        dist.barrier()
+    finally:
+        dist.destroy_process_group()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    code = main(sys.argv[1:])
+    os._exit(code)  # reached only after every check passed; a failure raised above

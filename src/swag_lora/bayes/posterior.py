@@ -35,11 +35,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import torch
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError
 
 from ..errors import InvalidSettingError, SwagLoraError
-from ..files import atomic_write
+from ..tensorfile import ChecksumMismatchError, load_checked, save_checked
 from .parameters import FlatParameterView, ParameterGather, mismatch
 
 __all__ = [
@@ -302,7 +301,8 @@ class SwagPosterior:
 
         The file holds the moments and, as metadata, everything needed to continue collecting
         exactly after a reload: format version, parameter names, shapes and dtypes,
-        ``max_rank``, ``n_collected`` and the ring-buffer position. A failed write raises
+        ``max_rank``, ``n_collected`` and the ring-buffer position, and a checksum of the
+        tensors that :meth:`load` verifies (:mod:`swag_lora.tensorfile`). A failed write raises
         :class:`~swag_lora.files.ArtifactWriteError` and leaves any previous file intact.
         """
         path = os.fspath(path)
@@ -311,8 +311,7 @@ class SwagPosterior:
             "m2": self._m2.detach().contiguous().cpu(),
             "deviations": self._dev.detach().contiguous().cpu(),
         }
-        metadata = {"swag_lora": json.dumps(self._metadata())}
-        atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
+        save_checked(path, tensors, {"swag_lora": json.dumps(self._metadata())})
 
     @classmethod
     def load(cls, path: str | os.PathLike, model: torch.nn.Module) -> SwagPosterior:
@@ -365,9 +364,9 @@ class SwagPosterior:
         if not os.path.isfile(path):
             raise FileNotFoundError(f"no posterior file at {path}")
         try:
-            with safe_open(path, framework="pt") as handle:
-                raw_meta = handle.metadata() or {}
-            tensors = load_file(path)
+            tensors, raw_meta = load_checked(path)
+        except ChecksumMismatchError as err:
+            raise PosteriorFileError(str(err)) from err
         except (SafetensorError, OSError, ValueError, RuntimeError) as err:
             raise PosteriorFileError(f"cannot read posterior file {path}: {err} (truncated or corrupted?)") from err
         if "swag_lora" not in raw_meta:

@@ -40,6 +40,7 @@ __all__ = [
     "fixed_weights",
     "length_sorted_batches",
     "member_log_probs",
+    "summarise_predictive",
     "swag_samples",
     "temperature_of",
     "weight_samples",
@@ -217,6 +218,12 @@ def evaluate_predictive(
     of their averaged predictive, tempered by the method's temperature (plus its settings)."""
     log_probs = method.log_probs(model, features, collator, batch_size, progress)
     labels = np.array([f["label"] for f in features])
+    return log_probs, summarise_predictive(method, log_probs, labels, ece_bins)
+
+
+def summarise_predictive(method: Predictive, log_probs: np.ndarray, labels, ece_bins: int = M.DEFAULT_ECE_BINS) -> dict:
+    """The metrics of ``method``'s [N, S, C] log-probabilities (its averaged predictive, tempered by
+    the method's temperature) with the method's name and settings."""
     summary = M.summarise(log_probs, labels, ece_bins, temperature=temperature_of(method))
     summary.update(method=method.name, **method.settings)
-    return log_probs, summary
+    return summary

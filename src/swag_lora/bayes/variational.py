@@ -9,7 +9,8 @@ dataset, and the first S' draws of a seed are the same for every S ≥ S' (neste
 
 The file (``variational_posterior.safetensors``) holds ``mean`` and ``std`` (float32) and any
 method-specific tensors (IVON's Hessian estimate), with the method, its settings and the tracked
-names and shapes as metadata; it is written atomically and checked against the model on loading.
+names and shapes as metadata; it is written atomically with a checksum of its tensors (verified on
+loading) and checked against the model on loading.
 """
 
 from __future__ import annotations
@@ -18,11 +19,10 @@ import json
 import os
 
 import torch
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError
 
 from ..errors import InvalidSettingError, SwagLoraError
-from ..files import atomic_write
+from ..tensorfile import ChecksumMismatchError, load_checked, save_checked
 from .parameters import mismatch
 
 __all__ = ["VARIATIONAL_FILE", "DiagonalGaussian", "VariationalFileError"]
@@ -83,25 +83,27 @@ class DiagonalGaussian:
 
     # ---------------------------------------------------------------- storage
     def save(self, path: str | os.PathLike) -> None:
-        """Write the posterior to a safetensors file, atomically."""
+        """Write the posterior to a safetensors file with its checksum, atomically."""
         tensors = {"mean": self.mean.cpu().contiguous(), "std": self.std.cpu().contiguous(),
                    **{f"extra.{k}": v.detach().float().cpu().contiguous() for k, v in self.extra.items()}}
         meta = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "method": self.method,
                 "settings": self.settings, "names": self.names, "shapes": [list(s) for s in self.shapes]}
-        atomic_write(os.fspath(path), lambda tmp: save_file(tensors, tmp, metadata={"swag_lora": json.dumps(meta)}))
+        save_checked(os.fspath(path), tensors, {"swag_lora": json.dumps(meta)})
 
     @classmethod
     def load(cls, path: str | os.PathLike, names: list[str] | None = None,
              shapes: list[tuple[int, ...]] | None = None) -> DiagonalGaussian:
-        """Read a posterior written by :meth:`save`; with ``names`` and ``shapes`` (a model's
-        tracked parameters), :class:`VariationalFileError` unless they are the file's."""
+        """Read a posterior written by :meth:`save`, its checksum verified; with ``names`` and
+        ``shapes`` (a model's tracked parameters), :class:`VariationalFileError` unless they are
+        the file's."""
         path = os.fspath(path)
         if not os.path.isfile(path):
             raise VariationalFileError(f"no variational posterior file at {path}")
         try:
-            with safe_open(path, framework="pt") as handle:
-                raw = (handle.metadata() or {}).get("swag_lora")
-            tensors = load_file(path)
+            tensors, metadata = load_checked(path)
+            raw = metadata.get("swag_lora")
+        except ChecksumMismatchError as err:
+            raise VariationalFileError(str(err)) from err
         except (SafetensorError, OSError, ValueError, RuntimeError) as err:
             raise VariationalFileError(f"cannot read {path}: {err} (truncated or corrupted?)") from err
         meta = json.loads(raw) if raw else {}

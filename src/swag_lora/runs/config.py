@@ -52,6 +52,8 @@ class RunConfig:
     world_size: int = 1
     train_seconds: float | None = None
     provenance: dict | None = None
+    warnings: list[str] = field(default_factory=list)  # what training noticed that the user should know
+    swag_branch: dict | None = None  # where the SWAG phase started from, with swag_from_best
 
     # ------------------------------------------------------------------ reading and writing
     @classmethod
@@ -83,6 +85,18 @@ class RunConfig:
     @property
     def scoring(self) -> str:
         return self.model.scoring
+
+    @property
+    def objective(self) -> str:
+        """``multiple-choice`` or ``generation`` (runs saved before the setting existed: the former)."""
+        return self.model.objective
+
+    def require_objective(self, objective: str, run_dir, command: str) -> None:
+        """:class:`RunError` unless the run was trained for ``objective``."""
+        if self.objective != objective:
+            other = "swag-lora generate" if self.objective == "generation" else "swag-lora evaluate or predict"
+            raise RunError(f"run {run_dir} was trained with --objective {self.objective}; {command} needs a "
+                           f"{objective} run (use {other} with this one)")
 
     @property
     def training_task(self) -> str:

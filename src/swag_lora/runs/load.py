@@ -15,15 +15,18 @@ import torch
 
 from ..bayes.posterior import SwagPosterior
 from ..bayes.variational import DiagonalGaussian
+from ..errors import InvalidSettingError
 from ..lm.adapters import load_adapter
-from ..lm.fingerprint import base_model_fingerprint, check_same_base
+from ..lm.fingerprint import check_same_base
 from ..lm.multiple_choice import MultipleChoiceLM
+from ..lm.quantization import check_same_quantization
+from .arguments import QUANTIZATION_FIELDS
 from .build import build_model
 from .config import RunConfig, RunError
 from .layout import ADAPTER_FILE, MAP_DIR, POSTERIOR_FILE, RUN_CONFIG, VARIATIONAL_FILE
 from .provenance import check_compatible
 
-__all__ = ["LoadedRun", "RunError", "attach_run", "load_run", "read_run_config"]
+__all__ = ["LoadedRun", "RunError", "attach_run", "check_run_quantization", "load_run", "read_run_config"]
 
 
 @dataclass
@@ -71,14 +74,35 @@ def _variational(run_dir: Path, config: RunConfig, posterior: SwagPosterior) -> 
     return found.to(posterior.device)
 
 
-def load_run(run_dir: str | os.PathLike, device: str | torch.device | None = None) -> LoadedRun:
-    """Load a finished run: base model, MAP adapter, answer head, SWAG posterior and (BLoB, IVON)
-    the trained Gaussian."""
+def check_run_quantization(config: RunConfig, quantization: dict | None, what: str) -> None:
+    """Refuse (:class:`~swag_lora.lm.quantization.QuantizationMismatchError`) to use a run with
+    another base-model quantisation than it was trained with. ``quantization`` holds the
+    quantisation fields of :class:`~swag_lora.runs.arguments.ModelArguments` that were asked for
+    (e.g. ``{"load_in_4bit": True}``); those not given are the run's."""
+    if quantization:
+        unknown = sorted(set(quantization) - set(QUANTIZATION_FIELDS))
+        if unknown:
+            raise InvalidSettingError(f"unknown quantisation setting(s) {', '.join(unknown)}; use "
+                                      f"{', '.join(QUANTIZATION_FIELDS)}")
+        asked = dict(quantization)
+        for bits, other in (("load_in_4bit", "load_in_8bit"), ("load_in_8bit", "load_in_4bit")):
+            if asked.get(bits):
+                asked.setdefault(other, False)
+        requested = replace(config.model, **asked).quantization()
+        check_same_quantization(config.model.quantization(), requested, what)
+
+
+def load_run(run_dir: str | os.PathLike, device: str | torch.device | None = None,
+             allow_base_mismatch: bool = False, quantization: dict | None = None) -> LoadedRun:
+    """Load a finished run: base model (quantised as in training), MAP adapter, answer head,
+    SWAG posterior and (BLoB, IVON) the trained Gaussian. A ``quantization`` other than the
+    run's is refused before anything loads (:func:`check_run_quantization`); a base model whose weights differ from the ones the run
+    recorded is refused unless ``allow_base_mismatch`` (then a warning)."""
     run_dir = Path(run_dir)
     config = read_run_config(run_dir)
+    check_run_quantization(config, quantization, f"run {run_dir}")
     lora = replace(config.lora, init_adapter=str(run_dir / MAP_DIR))
-    model, tokenizer = build_model(config.model, lora, int(config.n_slots))
-    check_same_base(config.base_model, base_model_fingerprint(model), f"run {run_dir}")
+    model, tokenizer = build_model(config.model, lora, int(config.n_slots), allow_base_mismatch, f"run {run_dir}")
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     model.to(device)
@@ -87,7 +111,7 @@ def load_run(run_dir: str | os.PathLike, device: str | torch.device | None = Non
                      _variational(run_dir, config, posterior))
 
 
-def attach_run(run_dir: str | os.PathLike, host: LoadedRun) -> LoadedRun:
+def attach_run(run_dir: str | os.PathLike, host: LoadedRun, allow_base_mismatch: bool = False) -> LoadedRun:
     """Another run of the same base model and LoRA settings, sharing ``host``'s model: its
     posterior and MAP vector are read onto the host's parameters (which keep the host's MAP
     weights), so M runs cost one model in memory. Settings are compared with their defaults
@@ -99,6 +123,7 @@ def attach_run(run_dir: str | os.PathLike, host: LoadedRun) -> LoadedRun:
     if mine != theirs:
         differing = sorted(k for k in mine if mine[k] != theirs[k])
         raise RunError(f"{run_dir} cannot share a model with {host.path}: their {', '.join(differing)} settings differ")
+    check_same_base(config.base_model, host.config.base_model or {}, f"run {run_dir}", allow_base_mismatch)
     posterior = SwagPosterior.load(run_dir / POSTERIOR_FILE, host.model)
     with host.posterior.written(host.map_vector):
         load_adapter(host.model, str(run_dir / MAP_DIR))

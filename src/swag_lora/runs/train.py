@@ -11,28 +11,41 @@ process writes. ``run_config.json`` is written last (see :mod:`swag_lora.runs.la
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
+import warnings
+from contextlib import nullcontext
 from dataclasses import asdict
 from pathlib import Path
 
 import torch
 from transformers import set_seed
 
+from .. import distributed as D
 from ..bayes.blob import BlobVariational
 from ..bayes.ivon import ivon_posterior
 from ..bayes.parameters import FlatParameterView
+from ..errors import InvalidSettingError
 from ..files import write_json
 from ..lm.adapters import save_adapter_vector
-from ..lm.encoding import MultipleChoiceCollator, encode_rows
-from ..lm.fingerprint import base_model_fingerprint
 from ..training.blob import BlobCallback
+from ..training.checkpoints import wants_resume
 from ..training.ivon import resolve_ess
 from ..training.settings import SwagSettings
-from ..training.trainer import SwagTrainer, compute_eval_metrics
-from .arguments import BayesArguments, DataArguments, LoraArguments, ModelArguments, SwagArguments
-from .build import build_model, load_split
+from ..training.trainer import SwagTrainer
+from .arguments import (
+    BayesArguments,
+    DataArguments,
+    LoraArguments,
+    ModelArguments,
+    RunArguments,
+    SwagArguments,
+)
 from .config import RunConfig, RunError
 from .layout import MAP_DIR, POSTERIOR_FILE, RUN_CONFIG, SWA_DIR, TRAIN_LOG, VARIATIONAL_FILE
+from .lock import LOCK_FILE, run_lock
+from .objectives import prepare_training
 from .provenance import provenance
 
 __all__ = ["train_run"]
@@ -47,41 +60,71 @@ def train_run(
     swag_args: SwagArguments,
     training_args,
     bayes_args: BayesArguments | None = None,
+    run_args: RunArguments | None = None,
 ) -> Path:
     """Fine-tune with LoRA and SWAG (or BLoB or IVON, ``bayes_args``) and write a complete run
-    directory (``training_args.output_dir``, a ``transformers.TrainingArguments``); returns its path."""
+    directory (``training_args.output_dir``, a ``transformers.TrainingArguments``); returns its
+    path.
+
+    The main process holds the run directory's lock (:mod:`swag_lora.runs.lock`) throughout. A
+    directory that already holds files is refused unless the run resumes from one of its
+    checkpoints or ``run_args.overwrite_output_dir`` (then its files are deleted first)."""
+    run_args = run_args or RunArguments()
     bayes_args = bayes_args or BayesArguments()
+    if bayes_args.bayes_method != "swag" and model_args.objective != "multiple-choice":
+        raise InvalidSettingError(f"--bayes_method {bayes_args.bayes_method} trains multiple-choice runs only; "
+                                  "generation runs train with SWAG")
+    run_dir = Path(training_args.output_dir)
+    with run_lock(run_dir, "swag-lora train") if training_args.should_save else nullcontext():
+        _prepare_output_dir(run_dir, wants_resume(training_args.resume_from_checkpoint), run_args.overwrite_output_dir,
+                            training_args.should_save)
+        return _train(model_args, data_args, lora_args, swag_args, training_args, bayes_args, run_args)
+
+
+def _prepare_output_dir(run_dir: Path, resume: bool, overwrite: bool, main_process: bool) -> None:
+    entries = sorted(e for e in os.listdir(run_dir) if e != LOCK_FILE) if run_dir.is_dir() else []
+    if entries and not resume:
+        if not overwrite:
+            raise RunError(
+                f"output directory {run_dir} is not empty: pass --resume_from_checkpoint true to continue the run "
+                "in it, --overwrite_output_dir true to replace what it holds, or choose another --output_dir"
+            )
+        if main_process:
+            for entry in entries:
+                path = run_dir / entry
+                shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+    D.barrier()
+
+
+def _train(model_args, data_args, lora_args, swag_args, training_args, bayes_args: BayesArguments,
+           run_args: RunArguments) -> Path:
     method = bayes_args.bayes_method
     started = time.time()
     run_dir = Path(training_args.output_dir)
     set_seed(training_args.seed)
-    train_split = load_split(data_args, "train", data_args.train_limit)
-    val_split = None
-    if data_args.validation_limit != 0:
-        val_split = load_split(data_args, "validation", data_args.validation_limit)
-    rows = list(train_split) + (list(val_split) if val_split is not None else [])
-    n_slots = max(len(r.choices) for r in rows)
-    model, tokenizer = build_model(model_args, lora_args, n_slots)
-    encode = lambda split: encode_rows(split, tokenizer, model_args.scoring, model_args.max_length)  # noqa: E731
-    train_features = encode(train_split)
-    val_features = encode(val_split) if val_split is not None else None
-    if val_features is None:
+    prepared = prepare_training(model_args, data_args, lora_args, run_args.allow_base_mismatch)
+    model, train_split, val_split = prepared.model, prepared.train_split, prepared.val_split
+    if prepared.val_features is None:
         training_args.eval_strategy = "no"
+    if prepared.best_metric == "eval_loss":
+        training_args.prediction_loss_only = True  # validation needs the loss only, never the vocabulary's logits
     if not torch.cuda.is_available():
         training_args.dataloader_pin_memory = False  # nothing to pin for; avoids a warning per epoch
     swag = swag_args.settings(training_args.num_train_epochs)
     if method != "swag":
         swag = SwagSettings(swag_start_step=NEVER, max_rank=0)
-    variational = _variational_kwargs(model, bayes_args, len(train_features))
+    variational = _variational_kwargs(model, bayes_args, len(prepared.train_features))
     trainer = SwagTrainer(
         model=model,
         args=training_args,
-        train_dataset=train_features,
-        eval_dataset=val_features,
-        data_collator=MultipleChoiceCollator(tokenizer.pad_token_id, n_slots),
-        compute_metrics=compute_eval_metrics if val_features is not None else None,
-        processing_class=tokenizer,
+        train_dataset=prepared.train_features,
+        eval_dataset=prepared.val_features,
+        data_collator=prepared.collator,
+        compute_metrics=prepared.compute_metrics,
+        processing_class=prepared.tokenizer,
         swag=swag,
+        allow_base_mismatch=run_args.allow_base_mismatch,
+        best_metric=prepared.best_metric,
         **variational,
     )
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
@@ -92,6 +135,8 @@ def train_run(
             f"but training ran {trainer.state.global_step} steps; start SWAG earlier or train longer"
         )
     map_vector, map_rule = _map_vector(trainer)  # on every process: reading may be a collective
+    branch = trainer.branch_callback.branched_at if trainer.branch_callback is not None else None
+    notes = [] if branch or method != "swag" else _check_map_before_swag(map_rule, trainer.swag_callback.start_step)
     writes = trainer.args.should_save  # the main process only
     if writes:
         if (run_dir / RUN_CONFIG).exists():
@@ -112,17 +157,19 @@ def train_run(
         variational=_variational_summary(trainer),
         swag_resolved=asdict(swag) if method == "swag" else None,
         training=training_args.to_dict(),
-        n_slots=n_slots,
+        n_slots=prepared.n_slots,
         splits={"train": train_split.to_dict(), "validation": val_split.to_dict() if val_split else None},
         map_selection=map_rule,
         swag_collected_at_steps=trainer.swag_callback.collected_at,
         swag_start_step=trainer.swag_callback.start_step,
         global_steps=trainer.state.global_step,
         resumed_from=trainer.resumed_from,
-        base_model=base_model_fingerprint(model),
+        base_model=trainer.base_fingerprint,
         world_size=training_args.world_size,
         train_seconds=time.time() - started,
         provenance=provenance(),
+        warnings=notes,
+        swag_branch=branch,
     )
     if writes:
         config.write(run_dir)
@@ -130,10 +177,22 @@ def train_run(
     return run_dir
 
 
+def _check_map_before_swag(map_rule: dict, swag_start: int | None) -> list[str]:
+    """A warning (issued and returned) when the best-validation MAP precedes the SWAG phase."""
+    step = map_rule.get("step")
+    if map_rule.get("rule") != "best validation NLL" or step is None or swag_start is None or step >= swag_start:
+        return []
+    message = (f"the best-validation MAP is from step {step}, before the SWAG phase began at step {swag_start}: SWA "
+               "and SWAG are built from later (possibly overfit) weights than the MAP they are compared with; start "
+               f"the SWAG phase earlier (--swag_start_step {step}) or train fewer epochs before it")
+    warnings.warn(message, stacklevel=3)
+    return [message]
+
+
 def _map_vector(trainer: SwagTrainer) -> tuple[torch.Tensor, dict]:
     best = trainer.best_callback
     if best.best_vector is not None:
-        return best.best_vector, {"rule": "best validation NLL", "step": best.best_step, "eval_nll": best.best_value}
+        return best.best_vector, {"rule": "best validation NLL", "step": best.best_step, best.metric: best.best_value}
     phase_end = trainer.swag_callback.map_phase_end_vector
     if phase_end is not None:
         return phase_end, {"rule": "last iterate before the SWAG phase (no validation pass ran; with swag_start_step 0 "

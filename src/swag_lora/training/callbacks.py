@@ -13,6 +13,7 @@ import math
 
 import torch
 from transformers import TrainerCallback
+from transformers.trainer_utils import IntervalStrategy
 
 from .. import distributed as D
 from ..bayes.posterior import SwagPosterior
@@ -20,11 +21,42 @@ from ..errors import SwagLoraError
 from .checkpoints import CheckpointError
 from .settings import SwagSettings
 
-__all__ = ["BestValidationCallback", "LossGuard", "SwagCallback", "TrainingDivergedError"]
+__all__ = ["BestValidationCallback", "BranchFromBest", "CheckpointAfterEpochEvaluation", "LossGuard", "SwagCallback",
+           "TrainingDivergedError", "at_epoch_end"]
 
 
 class TrainingDivergedError(SwagLoraError, FloatingPointError):
     """Training produced a non-finite loss or non-finite parameters and was stopped."""
+
+
+def at_epoch_end(state) -> bool:
+    """Whether the Trainer's current step is the last step of an epoch."""
+    return state.epoch is not None and abs(state.epoch - round(state.epoch)) < 1e-9
+
+
+class CheckpointAfterEpochEvaluation(TrainerCallback):
+    """Moves a step-interval checkpoint that falls on the last step of an epoch to after that
+    epoch's evaluation.
+
+    The Trainer writes such a checkpoint before the epoch-end evaluation, which then runs and
+    draws from the random state (every data-loader iterator takes a seed from it) and may pick
+    a new MAP candidate. A run resumed from the checkpoint would skip that evaluation and go
+    on with another random state. Written after the evaluation, the checkpoint holds what an
+    uninterrupted run has at that point, so resuming from it is exact.
+    """
+
+    def __init__(self):
+        self.deferred = False
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if control.should_save and args.eval_strategy == IntervalStrategy.EPOCH and at_epoch_end(state):
+            control.should_save = False
+            self.deferred = True
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        if self.deferred:
+            control.should_save = True
+            self.deferred = False
 
 
 class SwagCallback(TrainerCallback):
@@ -82,8 +114,7 @@ class SwagCallback(TrainerCallback):
         every = self.settings.collect_every_steps
         if every > 0:
             return (state.global_step - self.start_step) % every == 0
-        at_epoch_end = state.epoch is not None and abs(state.epoch - round(state.epoch)) < 1e-9
-        return at_epoch_end or state.global_step >= state.max_steps
+        return at_epoch_end(state) or state.global_step >= state.max_steps
 
     def on_step_end(self, args, state, control, **kwargs):
         # Per-epoch collection happens here too (at the epoch's last step, before that step's
@@ -108,7 +139,8 @@ class SwagCallback(TrainerCallback):
 
 class BestValidationCallback(TrainerCallback):
     """Keeps (in memory, on every process) the trainable-parameter vector with the lowest
-    validation NLL seen; part of the checkpointed SWAG trainer state."""
+    validation ``metric`` seen (the choices' ``eval_nll``, or a generation run's answer-token
+    ``eval_loss``); part of the checkpointed SWAG trainer state."""
 
     def __init__(self, posterior: SwagPosterior, metric: str = "eval_nll"):
         self.posterior = posterior
@@ -152,3 +184,33 @@ class LossGuard(TrainerCallback):
                 "training stopped before the optimizer step, nothing more was collected or saved (the last "
                 "checkpoint and its posterior are unchanged); lower the learning rate or check the data"
             )
+
+
+class BranchFromBest(TrainerCallback):
+    """Starts the SWAG phase from the best-validation weights: when the first step after the
+    SWAG start begins (so the evaluation at the start step's epoch end has run), the tracked
+    parameters are set to the best candidate and the optimizer's moments are cleared, so the
+    phase explores around the MAP rather than continuing the trajectory that left it.
+
+    ``branched_at`` records the step and the candidate's step; a run resumed from a checkpoint
+    taken before the branch point branches the same way."""
+
+    def __init__(self, swag: SwagCallback, best: BestValidationCallback, trainer):
+        self.swag = swag
+        self.best = best
+        self.trainer = trainer
+        self.branched_at: dict | None = None
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        if self.swag.start_step is None or state.global_step != self.swag.start_step or self.branched_at is not None:
+            return
+        if self.best.best_vector is None:
+            self.branched_at = {"step": state.global_step, "from": "last iterate (no evaluation ran before the SWAG "
+                                                                       "phase)"}
+            return
+        self.swag.posterior.write(self.best.best_vector)
+        optimizer = self.trainer.optimizer
+        inner = getattr(optimizer, "optimizer", optimizer)  # accelerate wraps the torch optimizer
+        inner.state.clear()
+        self.branched_at = {"step": state.global_step, "from": f"best validation NLL at step {self.best.best_step}"}
+

@@ -17,16 +17,17 @@ import re
 import shutil
 
 import torch
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+from safetensors import SafetensorError
 
 from ..errors import SwagLoraError
-from ..files import atomic_write, read_json, write_json
+from ..files import read_json, write_json
+from ..tensorfile import load_checked, save_checked
 
 __all__ = [
     "MARKER",
     "TRAINER_STATE_FILE",
     "CheckpointError",
+    "describe_resume",
     "incomplete_reason",
     "invalidate",
     "latest_complete",
@@ -35,6 +36,7 @@ __all__ = [
     "read_trainer_state",
     "resolve_resume",
     "rotate",
+    "wants_resume",
     "write_trainer_state",
 ]
 
@@ -121,6 +123,14 @@ def latest_complete(output_dir: str | os.PathLike) -> str | None:
     return None
 
 
+def wants_resume(requested) -> bool:
+    """Whether a ``resume_from_checkpoint`` value asks to resume (a path, ``True``, ``"true"``);
+    ``None``, ``False`` and ``"false"``/``"no"``/``"0"``/``""`` do not."""
+    if requested in (None, False):
+        return False
+    return not (isinstance(requested, str) and requested.strip().lower() in ("", "false", "0", "no"))
+
+
 def resolve_resume(output_dir: str | os.PathLike, requested: bool | str) -> str:
     """The checkpoint to resume from: ``True`` (or ``"true"``) means the newest complete one
     in ``output_dir``; a path must be a complete checkpoint. Raises :class:`CheckpointError`
@@ -139,6 +149,18 @@ def resolve_resume(output_dir: str | os.PathLike, requested: bool | str) -> str:
         hint = f"; the newest complete one is {newest}" if newest else ""
         raise CheckpointError(f"cannot resume from {path}: {reason}{hint}")
     return path
+
+
+def describe_resume(path: str | os.PathLike) -> str:
+    """One line saying which checkpoint a resume uses and which newer ones it passed over, and why."""
+    path = os.path.abspath(os.fspath(path))
+    chosen = int(_CHECKPOINT.match(os.path.basename(path)).group(1)) if _CHECKPOINT.match(os.path.basename(path)) else -1
+    skipped = [f"{os.path.basename(p)} ({incomplete_reason(p)})" for step, p in list_checkpoints(os.path.dirname(path))
+               if step > chosen]
+    line = f"resuming from {path}"
+    if skipped:
+        line += "; skipped the newer, incomplete " + ", ".join(skipped)
+    return line
 
 
 def rotate(output_dir: str | os.PathLike, limit: int | None, protect: tuple[str | None, ...] = ()) -> list[str]:
@@ -165,9 +187,8 @@ def rotate(output_dir: str | os.PathLike, limit: int | None, protect: tuple[str 
 # ------------------------------------------------------------------ SWAG trainer state
 def write_trainer_state(path: str, meta: dict, tensors: dict[str, torch.Tensor]) -> None:
     """The SWAG trainer state of a checkpoint: JSON values as metadata, vectors as tensors."""
-    cpu = {k: v.detach().float().contiguous().cpu() for k, v in tensors.items()}
-    metadata = {"format": TRAINER_STATE_FORMAT, "state": json.dumps(meta)}
-    atomic_write(path, lambda tmp: save_file(cpu, tmp, metadata=metadata))
+    cpu = {k: v.detach().float() for k, v in tensors.items()}
+    save_checked(path, cpu, {"format": TRAINER_STATE_FORMAT, "state": json.dumps(meta)})
 
 
 def read_trainer_state(path: str) -> tuple[dict, dict[str, torch.Tensor]]:
@@ -176,10 +197,8 @@ def read_trainer_state(path: str) -> tuple[dict, dict[str, torch.Tensor]]:
     if not os.path.isfile(path):
         raise CheckpointError(f"{path} is missing: the checkpoint has no SWAG trainer state")
     try:
-        with safe_open(path, framework="pt") as handle:
-            metadata = handle.metadata() or {}
-            tensors = {k: handle.get_tensor(k) for k in handle.keys()}
-    except (SafetensorError, OSError, ValueError, RuntimeError) as err:
+        tensors, metadata = load_checked(path)
+    except (SafetensorError, OSError, ValueError, RuntimeError) as err:  # ChecksumMismatchError is a ValueError
         raise CheckpointError(f"cannot read {path}: {err} (truncated or corrupted?)") from err
     if metadata.get("format") != TRAINER_STATE_FORMAT:
         raise CheckpointError(f"{path} is not a swag-lora trainer state")

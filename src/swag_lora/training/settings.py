@@ -25,6 +25,9 @@ class SwagSettings:
 
     Give the start as ``swag_start_epoch`` (fractional epochs allowed) or
     ``swag_start_step``; ``swag_learning_rate=None`` keeps the base schedule unchanged.
+    ``branch_from_best`` starts the SWAG phase from the best-validation weights seen so far
+    (with fresh optimizer moments) instead of the last iterate, as the calibration benchmark
+    does; it needs evaluations during the first phase (``SwagTrainer``).
     """
 
     swag_start_epoch: float | None = None
@@ -33,6 +36,7 @@ class SwagSettings:
     swag_learning_rate: float | None = None
     swag_anneal_steps: int = 0
     max_rank: int = DEFAULT_MAX_RANK
+    branch_from_best: bool = False
 
     def __post_init__(self):
         if self.swag_start_epoch is not None and self.swag_start_step is not None:

@@ -28,6 +28,7 @@ last checkpoint and its posterior stay as they were.
 from __future__ import annotations
 
 import os
+import sys
 
 import numpy as np
 import torch
@@ -42,7 +43,14 @@ from ..lm.adapters import ADAPTER_FILE, adapter_vector, save_adapter, save_adapt
 from ..lm.fingerprint import base_model_fingerprint, check_same_base
 from . import checkpoints
 from .blob import BlobCallback
-from .callbacks import BestValidationCallback, LossGuard, SwagCallback, TrainingDivergedError
+from .callbacks import (
+    BestValidationCallback,
+    BranchFromBest,
+    CheckpointAfterEpochEvaluation,
+    LossGuard,
+    SwagCallback,
+    TrainingDivergedError,
+)
 from .ivon import make_ivon
 from .schedule import swag_lr_scheduler
 from .settings import IvonSettings, SwagSettings
@@ -67,23 +75,28 @@ def compute_eval_metrics(eval_prediction) -> dict[str, float]:
 
 
 class SwagTrainer(Trainer):
-    """``Trainer`` for a :class:`~swag_lora.lm.multiple_choice.MultipleChoiceLM` with SWAG.
+    """``Trainer`` for a :class:`~swag_lora.lm.multiple_choice.MultipleChoiceLM` (or a
+    :class:`~swag_lora.lm.generative.GenerativeLM`) with SWAG.
 
     Adds the SWAG schedule and callbacks, saves only the adapter (PEFT format) and answer
     head in checkpoints, never the frozen base weights, and tracks the best-validation
-    parameters as the MAP estimate. Checkpoints are written by the main process only, each
+    parameters as the MAP estimate: lowest ``best_metric`` (``eval_nll`` of the choices; the
+    answer-token NLL ``eval_loss`` for generation). Checkpoints are written by the main process only, each
     file atomically, and marked complete last; ``train(resume_from_checkpoint=True)``
     resumes from the newest complete one with the SWAG state restored.
     """
 
     def __init__(self, *args, swag: SwagSettings, posterior: SwagPosterior | None = None,
                  blob: BlobCallback | None = None, ivon: IvonSettings | None = None, ivon_ess: float | None = None,
-                 **kwargs):
+                 allow_base_mismatch: bool = False, best_metric: str = "eval_nll", **kwargs):
         super().__init__(*args, **kwargs)
         self.swag = swag
+        self.allow_base_mismatch = allow_base_mismatch
+        # taken once, before any wrapper shards the model
+        self.base_fingerprint = base_model_fingerprint(self.model)
         self.posterior = posterior or SwagPosterior(self.model, max_rank=swag.max_rank)
         self.swag_callback = SwagCallback(self.posterior, swag)
-        self.best_callback = BestValidationCallback(self.posterior)
+        self.best_callback = BestValidationCallback(self.posterior, metric=best_metric)
         self._nonfinite_loss: torch.Tensor | None = None
         self.resumed_from: str | None = None  # the checkpoint the last train() call resumed from
         self.blob, self.ivon_settings, self.ivon_ess = blob, ivon, ivon_ess
@@ -95,6 +108,10 @@ class SwagTrainer(Trainer):
         self.add_callback(self.best_callback)
         if blob is not None:
             self.add_callback(blob)
+        self.add_callback(CheckpointAfterEpochEvaluation())
+        self.branch_callback = BranchFromBest(self.swag_callback, self.best_callback, self) if swag.branch_from_best else None
+        if self.branch_callback is not None:
+            self.add_callback(self.branch_callback)
 
     def _check_variational(self) -> None:
         if self.blob is None and self.ivon_settings is None:
@@ -146,19 +163,19 @@ class SwagTrainer(Trainer):
         checkpoint of ``output_dir``, and any checkpoint given must be complete
         (:class:`~swag_lora.training.checkpoints.CheckpointError` otherwise). The posterior and the
         SWAG trainer state are restored with the weights."""
-        if resume_from_checkpoint in (None, False) or (
-            isinstance(resume_from_checkpoint, str) and resume_from_checkpoint.lower() in ("", "false", "0", "no")
-        ):
+        if not checkpoints.wants_resume(resume_from_checkpoint):
             resume_from_checkpoint = None
         else:
             resume_from_checkpoint = checkpoints.resolve_resume(self.args.output_dir, resume_from_checkpoint)
+            if self.args.should_log:
+                print(f"swag-lora: {checkpoints.describe_resume(resume_from_checkpoint)}", file=sys.stderr, flush=True)
             self._restore_swag_state(resume_from_checkpoint)
         self.resumed_from = resume_from_checkpoint
         return super().train(resume_from_checkpoint, *args, **kwargs)
 
     def _restore_swag_state(self, folder: str) -> None:
         meta, tensors = checkpoints.read_trainer_state(os.path.join(folder, checkpoints.TRAINER_STATE_FILE))
-        check_same_base(meta["base_model"], base_model_fingerprint(self.model), f"checkpoint {folder}")
+        check_same_base(meta["base_model"], self.base_fingerprint, f"checkpoint {folder}", self.allow_base_mismatch)
         if meta["n_collected"] > 0:
             self.posterior.restore(os.path.join(folder, POSTERIOR_FILE))
             if self.posterior.n_collected != meta["n_collected"]:
@@ -172,6 +189,8 @@ class SwagTrainer(Trainer):
         if self.blob is not None:
             self.blob.load_state_dict(meta["blob"], {k[5:]: v for k, v in tensors.items() if k[:5] == "blob."})
         self._ivon_step = int(meta.get("ivon_step", 0))
+        if self.branch_callback is not None:
+            self.branch_callback.branched_at = meta.get("branched_at")
 
     def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
         if not os.path.isfile(os.path.join(resume_from_checkpoint, ADAPTER_FILE)):
@@ -212,9 +231,10 @@ class SwagTrainer(Trainer):
         meta = {
             "global_step": self.state.global_step,
             "n_collected": self.posterior.n_collected,
-            "base_model": base_model_fingerprint(self.model),
+            "base_model": self.base_fingerprint,
             "swag": swag_meta,
             "best": best_meta,
+            "branched_at": self.branch_callback.branched_at if self.branch_callback is not None else None,
         }
         tensors = {**{f"swag.{k}": v for k, v in swag_tensors.items()}, **{f"best.{k}": v for k, v in best_tensors.items()}}
         if self.blob is not None:
