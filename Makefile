@@ -13,7 +13,8 @@ $(STAMP): pyproject.toml
 	# Install the CPU torch build from local disk when no torch is present; users
 	# elsewhere can install their own build (CUDA, ROCm) first and it is kept.
 	$(PY) -c "import torch" 2>/dev/null || $(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e ".[test,report]"
+	# The test extra brings lm-eval and bitsandbytes (both accept the torch already installed).
+	$(PIP) install -q -e ".[test,report,ivon]"
 	# The Laplace-LoRA baseline uses laplace-torch, whose declared torchvision dependency
 	# drags in a multi-GB CUDA torch: install it and what it uses without dependencies
 	# (checked: K-FAC Laplace fit and GLM predictive on the CPU torch). See pyproject's

@@ -26,6 +26,8 @@ def main(argv=None) -> int:
     run.add_argument("--results", default=str(ROOT / "bench" / "results"))
     run.add_argument("--tasks", nargs="+", default=None, help="only these tasks of the config")
     run.add_argument("--hours", type=float, default=None, help="start no new unit after this many hours")
+    run.add_argument("--parts", nargs="+", choices=["study", "grid"], default=["study", "grid"],
+                     help="the SWAG-exploration study's units, the grid's, or both (study first)")
     report = sub.add_parser("report", help="write docs/results.md and its plots from the results")
     report.add_argument("--config", default=str(ROOT / "bench" / "calibration.yaml"))
     report.add_argument("--results", default=str(ROOT / "bench" / "results"))
@@ -41,7 +43,8 @@ def main(argv=None) -> int:
         config = BenchConfig.load(args.config)
         if args.command == "run":
             deadline = time.time() + 3600 * args.hours if args.hours else None
-            ran = Driver(config, args.work, args.results, log=lambda s: print(s, flush=True)).run(args.tasks, deadline)
+            driver = Driver(config, args.work, args.results, log=lambda s: print(s, flush=True))
+            ran = driver.run(args.tasks, deadline, tuple(args.parts))
             print(f"[bench] {len(ran)} unit(s) run; results in {args.results}", flush=True)
         else:
             path = write_results_report(config, args.results, args.out, work=args.work)

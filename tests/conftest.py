@@ -84,6 +84,20 @@ def make_tiny_llama(vocab_size: int, seed: int = 0, layers: int = 2, hidden: int
     return LlamaForCausalLM(config)
 
 
+def save_tiny_llama(tmp_path_factory, tokenizer, name: str) -> Path:
+    """A tiny random Llama and SmolLM2's tokenizer saved as a model folder (for runs by path)."""
+    folder = tmp_path_factory.mktemp(name) / "tiny"
+    make_tiny_llama(len(tokenizer)).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory, tokenizer):
+    """A tiny random Llama saved with SmolLM2's tokenizer, as a model folder (one per test module)."""
+    return save_tiny_llama(tmp_path_factory, tokenizer, "tiny-llama")
+
+
 @pytest.fixture
 def tiny_llama(tokenizer):
     return make_tiny_llama(len(tokenizer))
@@ -91,11 +105,9 @@ def tiny_llama(tokenizer):
 
 @pytest.fixture(scope="session")
 def tiny_llama_dir(tmp_path_factory, tokenizer):
-    """A tiny random Llama with SmolLM2's tokenizer saved as a model folder (read-only: shared)."""
-    folder = tmp_path_factory.mktemp("tiny-llama-dir")
-    make_tiny_llama(len(tokenizer)).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    """A tiny random Llama with SmolLM2's tokenizer saved as a model folder (read-only: shared
+    by the whole session; :func:`tiny_model_dir` gives each module its own)."""
+    return save_tiny_llama(tmp_path_factory, tokenizer, "tiny-llama-dir")
 
 
 def randomise_lora(model, seed: int = 0, std: float = 0.05):

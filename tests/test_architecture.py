@@ -36,13 +36,15 @@ ALLOWED = {
     "runs": FOUNDATION | {"metrics", "bayes", "lm", "tasks", "training"},
     "evaluation": FOUNDATION | {"metrics", "bayes", "lm", "tasks", "runs"},
     "prediction": FOUNDATION | {"metrics", "bayes", "lm", "tasks", "runs", "evaluation"},
+    "generation": FOUNDATION | {"metrics", "bayes", "lm", "tasks", "training", "runs", "evaluation"},
     "report": {"errors", "files", "metrics", "bayes", "evaluation"},
-    "benchmark": FOUNDATION | {"metrics", "bayes", "lm", "tasks", "runs", "training", "evaluation", "report"},
+    "benchmark": FOUNDATION | {"metrics", "bayes", "lm", "tasks", "runs", "training", "evaluation", "report",
+                               "generation"},
     "cli": FOUNDATION | {"metrics", "bayes", "lm", "tasks", "runs", "training", "evaluation", "prediction",
-                         "report"},
+                         "report", "generation"},
 }
 # Third-party modules that may be imported inside a function (optional or slow to import).
-LAZY_ALLOWED = {"laplace", "matplotlib", "deepspeed", "datasets", "pyarrow"}
+LAZY_ALLOWED = {"laplace", "matplotlib", "deepspeed", "datasets", "pyarrow", "ivon"}
 
 
 def module_name(path: Path) -> str:

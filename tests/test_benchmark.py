@@ -11,7 +11,6 @@ import pytest
 from swag_lora import metrics as M
 from swag_lora.benchmark import BenchConfig, BenchConfigError, Driver
 from swag_lora.benchmark.results import RECORD_FIELDS, load_predictions
-from tests.conftest import make_tiny_llama
 
 
 def grid(model_dir, data_dir, **over) -> BenchConfig:
@@ -21,17 +20,10 @@ def grid(model_dir, data_dir, **over) -> BenchConfig:
         "map_epochs": 2, "swag_epochs": 2, "learning_rate": 1e-2, "swag_learning_rates": [1e-2, 3e-2],
         "collections_per_epoch": 2, "max_rank": 2, "tune_samples": 2, "scale_grid": [1, 4], "n_samples": 3,
         "mc_dropout_samples": 2, "laplace_fit_limit": 8, "laplace_samples": 20, "batch_size": 4, "eval_batch_size": 8,
+        "blob": {"init_std": 0.2, "epochs": 1}, "ivon": {"learning_rate": 0.1, "epochs": 1}, "tfb": {"iterations": 2},
     }
     raw.update(over)
     return BenchConfig.from_dict(raw)
-
-
-@pytest.fixture(scope="module")
-def tiny_model_dir(tmp_path_factory, tokenizer):
-    folder = tmp_path_factory.mktemp("bench-model") / "tiny"
-    make_tiny_llama(len(tokenizer)).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
 
 
 class Stop(Exception):
@@ -71,6 +63,8 @@ def test_driver_runs_the_grid_resumes_after_a_stop_and_reports(tmp_path, tiny_mo
     second.run()
     assert not set(second.ran) & set(done_before)
     assert "arc-easy/seed1/map" in second.ran and "arc-easy/combined" in second.ran
+    assert {"arc-easy/seed0/blob", "arc-easy/seed1/ivon", "arc-easy/seed1/eval/blob", "arc-easy/seed0/eval/tfb"} \
+        <= set(second.ran)
     tuning = json.loads((work / "arc-easy" / "tuning.json").read_text())
     choice = tuning["choice"]
     lr = choice["swag_learning_rate"]
@@ -101,14 +95,34 @@ def test_driver_runs_the_grid_resumes_after_a_stop_and_reports(tmp_path, tiny_mo
         assert r["ece_bins"] == 15
     methods = {(r["method"], r["ood_task"]) for r in records}
     expected_id = {"zero-shot", "map", "swa", "swag", "swag-tuned", "mc-dropout", "temperature", "laplace", "ensemble",
-                   "multiswag"}
-    assert {m for m, ood in methods if ood is None} >= expected_id
-    assert {m for m, ood in methods if ood == "arc-challenge"} == {"map", "temperature", "swag", "swag-tuned"}
+                   "multiswag", "tfb", "blob", "blob-mean", "ivon", "ivon-mean"}
+    tempered = {f"{m}+ts" for m in expected_id - {"zero-shot", "temperature"}}  # every method, also with a temperature
+    tuned = {"multiswag-tuned", "multiswag-tuned+ts"} if choice["scale"] != config.scale else set()
+    assert {m for m, ood in methods if ood is None} == expected_id | tempered | tuned
+    shifted = {"map", "swag", "swag-tuned", "tfb", "blob", "blob-mean", "ivon", "ivon-mean"}
+    assert {m for m, ood in methods if ood == "arc-challenge"} == shifted | {"temperature"} | {f"{m}+ts" for m in shifted}
+    assert not any(r.get("split") == "validation" for r in records)  # validation serves the fits, results are test
+    by_key = {(r["method"], r["ood_task"], r["seed"]): r for r in records}
+    swag_ts = by_key[("swag+ts", None, 0)]
+    assert swag_ts["temperature"] != 1.0 and by_key[("map+ts", None, 0)]["nll"] == by_key[("temperature", None, 0)]["nll"]
+    assert all(r["aurc"] is not None for r in records)
+    assert all((r["auroc_err_confidence"] is None) == (r["acc"] in (0.0, 1.0)) for r in records)  # None: nothing to rank
+    assert (by_key[("swag", None, 0)]["auroc_err_mi"] is not None) and by_key[("map", None, 0)]["auroc_err_mi"] is None
+    # the +ts fits used the validation predictions, saved in the work folder
+    val = work / "arc-easy" / "seed0" / f"swag-lr{lr:g}" / "eval" / "arc-easy" / "validation"
+    assert {p.name for p in val.iterdir()} >= {"map", "swag", "swag+ts", "temperature", "laplace+ts"}
     by = {(r["method"], r["ood_task"], r["seed"]): r for r in records}
     assert by[("swag", None, 0)]["n_samples"] == 3 and by[("swag-tuned", None, 0)]["scale"] == choice["scale"]
     assert by[("mc-dropout", None, 1)]["n_samples"] == 2
     assert by[("ensemble", None, None)]["n_samples"] == 2 and by[("multiswag", None, None)]["n_samples"] == 6
     assert by[("zero-shot", None, None)]["seed"] is None
+    for seed in (0, 1):  # the field's methods: each seed's own BLoB and IVON runs, TFB on its MAP
+        assert by[("blob", None, seed)]["n_samples"] == 3 and by[("blob-mean", None, seed)]["n_samples"] == 1
+        assert by[("ivon", None, seed)]["n_samples"] == 3 and by[("tfb", None, seed)]["n_samples"] == 3
+    blob_run = json.loads((work / "arc-easy" / "seed1" / "blob" / "run_config.json").read_text())
+    assert blob_run["bayes"]["bayes_method"] == "blob" and blob_run["bayes"]["blob_init_std"] == 0.2
+    ivon_run = json.loads((work / "arc-easy" / "seed0" / "ivon" / "run_config.json").read_text())
+    assert ivon_run["training"]["learning_rate"] == 0.1 and ivon_run["variational"]["ess"] == 16
     ood = by[("swag", "arc-challenge", 0)]
     assert 0 <= ood["auroc_entropy"] <= 1 and 0 <= ood["auroc_mi"] <= 1
     assert by[("map", "arc-challenge", 0)]["auroc_mi"] is None  # one member: no mutual information
@@ -116,7 +130,7 @@ def test_driver_runs_the_grid_resumes_after_a_stop_and_reports(tmp_path, tiny_mo
 
     # The saved predictives reproduce the records' metrics.
     preds = load_predictions(results, "arc-easy", "arc-easy")
-    for key in ("map|0", "temperature|1", "swag|0", "ensemble|all"):
+    for key in ("map|0", "temperature|1", "swag|0", "ensemble|all", "swag+ts|0", "multiswag+ts|all"):
         method, seed = key.split("|")
         r = by[(method, None, None if seed == "all" else int(seed))]
         log_p = preds[key].astype(np.float64)
@@ -129,6 +143,7 @@ def test_driver_runs_the_grid_resumes_after_a_stop_and_reports(tmp_path, tiny_mo
     out = write_results_report(config, results, tmp_path / "docs" / "results.md", work=None)
     text = out.read_text()
     assert "| map |" in text and "swag-tuned" in text and "arc-challenge" in text
+    assert "| blob |" in text and "| tfb |" in text and "| swag − ivon |" in text and "BLoB, IVON" in text
     assert list((tmp_path / "docs" / "img").glob("*.png"))
 
 
@@ -141,6 +156,12 @@ def test_config_errors_name_the_problem(tiny_model_dir, data_dir):
         grid(tiny_model_dir, data_dir, tasks={"obqa": {"train": 4, "validation": 4, "test": 0}})
     with pytest.raises(BenchConfigError, match="unknown method"):
         grid(tiny_model_dir, data_dir, methods=["map", "swag-ultra"])
+    with pytest.raises(BenchConfigError, match="blob must be a mapping with keys among"):
+        grid(tiny_model_dir, data_dir, blob={"prior": 0.1})
+    with pytest.raises(BenchConfigError, match="ivon: IVON ess must be > 0"):
+        grid(tiny_model_dir, data_dir, ivon={"ess": -1})
+    with pytest.raises(BenchConfigError, match="tfb: TFB metric must be one of"):
+        grid(tiny_model_dir, data_dir, tfb={"metric": "brier"})
     with pytest.raises(BenchConfigError, match="length_normalize must be true or false"):
         grid(tiny_model_dir, data_dir,
              tasks={"obqa": {"train": 4, "validation": 4, "test": 4, "length_normalize": "false"}})
@@ -152,3 +173,39 @@ def test_committed_config_is_valid():
     config = BenchConfig.load(Path(__file__).resolve().parent.parent / "bench" / "calibration.yaml")
     assert config.seeds == [0, 1, 2] and config.n_samples == 10 and config.mc_dropout_samples == 5
     assert all(t.test >= 400 for t in config.tasks)
+
+
+def test_the_swag_exploration_study_compares_branches_on_validation(tmp_path, tiny_model_dir, data_dir):
+    """Each study variant is a SWAG branch from the same MAP adapter, evaluated on the validation
+    split with a temperature; the choice is the lowest swag+ts NLL within a point of MAP's accuracy."""
+    from swag_lora.benchmark.layout import choose_variant
+
+    study = {"tasks": ["arc-easy"], "seed": 0, "n_samples": 2,
+             "variants": {"adamw": {"learning_rate": 1e-2}, "sgd-k3": {"learning_rate": 0.1, "optimizer": "sgd",
+                                                                       "max_rank": 3, "collections_per_epoch": 4}}}
+    config = grid(tiny_model_dir, data_dir, study=study)
+    work, results = tmp_path / "work", tmp_path / "results"
+    driver = Driver(config, work, results, log=lambda s: None,
+                    training_overrides={"use_cpu": True, "dataloader_pin_memory": False})
+    ran = driver.run(parts=("study",))
+    assert ran == ["arc-easy/seed0/map", "arc-easy/study/adamw/train", "arc-easy/study/adamw",
+                   "arc-easy/study/sgd-k3/train", "arc-easy/study/sgd-k3"]
+    sgd_run = json.loads((work / "arc-easy" / "seed0" / "study" / "sgd-k3" / "run_config.json").read_text())
+    assert sgd_run["training"]["optim"] == "sgd" and sgd_run["swag"]["swag_max_rank"] == 3
+    assert sgd_run["training"]["optim_args"] == "momentum=0.9"
+    runs = json.loads((results / "calibration_runs.json").read_text())["study"]["arc-easy"]
+    assert set(runs["variants"]) == {"adamw", "sgd-k3"}
+    assert runs["choice"] == choose_variant(runs["variants"])
+    for methods in runs["variants"].values():
+        assert set(methods) == {"map", "swa", "swag", "map+ts", "swa+ts", "swag+ts"}
+        assert methods["swag+ts"]["nll"] <= methods["swag"]["nll"] + 1e-9  # T fitted on this very split
+    records = [r for r in json.loads((results / "calibration.json").read_text()) if r.get("study")]
+    assert len(records) == 12 and all(r["split"] == "validation" for r in records)
+    again = Driver(config, work, results, log=lambda s: None,
+                   training_overrides={"use_cpu": True, "dataloader_pin_memory": False})
+    assert again.run(parts=("study",)) == []  # done units are not redone
+    # the rule: lowest swag+ts NLL among variants whose SWAG accuracy is within a point of MAP's
+    made_up = {"a": {"map": {"acc": 0.60}, "swag": {"acc": 0.58}, "swag+ts": {"nll": 0.9}},
+               "b": {"map": {"acc": 0.60}, "swag": {"acc": 0.595}, "swag+ts": {"nll": 1.0}}}
+    assert choose_variant(made_up)["variant"] == "b"
+

@@ -10,16 +10,11 @@ import pytest
 import torch
 
 
-@pytest.fixture(scope="module")
-def tiny_model_dir(tiny_llama_dir):
-    return tiny_llama_dir
-
-
-def swag_lora(*args, cwd=None, check=True):
+def swag_lora(*args, cwd=None, check=True, stdin=None):
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "TQDM_DISABLE": "1"}
     env.pop("SWAG_LORA_DEBUG", None)
     proc = subprocess.run([sys.executable, "-m", "swag_lora.cli", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, env=env, timeout=600)
+                          cwd=cwd, env=env, timeout=600, input=stdin)
     if check and proc.returncode != 0:
         raise AssertionError(f"exit {proc.returncode}\nstdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}")
     return proc

@@ -396,3 +396,31 @@ def test_attach_run_fills_defaults_of_settings_newer_than_the_run_and_refuses_re
     write_json(old / RUN_CONFIG, config)
     with pytest.raises(RunError, match="lora settings differ"):
         attach_run(old, host)
+
+
+def test_temperature_on_top_reuses_the_members_passes(tiny_runs, test_data, tmp_path, monkeypatch):
+    """``METHOD+ts`` rescales the log-probabilities of ``METHOD`` computed in the same call, and
+    ``temperature`` tempers the ``map`` built there: each set of members runs once per dataset."""
+    import swag_lora.bayes.predictive as predictive
+    from swag_lora.evaluation.harness import evaluate_methods
+
+    calls = []
+    real = predictive.member_log_probs
+
+    def counted(model, features, collator, method, *args, **kwargs):
+        calls.append((method.name, len(features)))
+        return real(model, features, collator, method, *args, **kwargs)
+
+    monkeypatch.setattr(predictive, "member_log_probs", counted)
+    ctx = context(tiny_runs[:1], n_samples=2)
+    records = evaluate_methods(ctx, [test_data], ["temperature", "swag", "map"], tmp_path, temperature=True)
+    assert sorted(r["method"] for r in records) == ["map", "swag", "swag+ts", "temperature"]
+    on_test = sorted(name for name, n in calls if n == len(test_data.features))
+    on_validation = sorted(name for name, n in calls if n != len(test_data.features))
+    assert on_test == ["map", "swag"] and on_validation == ["map", "swag"]  # one pass set each
+    by = {r["method"]: r for r in records}
+    lp = np.load(tmp_path / "arc-easy" / "test" / "temperature" / "log_probs.npy")
+    np.testing.assert_array_equal(lp, np.load(tmp_path / "arc-easy" / "test" / "map" / "log_probs.npy"))
+    assert by["temperature"]["nll"] == pytest.approx(
+        M.negative_log_likelihood(M.temper(M.average_log_probs(lp), by["temperature"]["temperature"]),
+                                  test_data.labels))

@@ -67,7 +67,9 @@ def test_absent_choices_are_minus_inf_and_ignored():
     assert np.isneginf(bar[0, 2])
     assert list(M.num_choices(lp)) == [2, 3]
     s = M.summarise(lp, [0, 2])
-    assert np.isfinite(list(s.values())).all()
+    applicable = {k: v for k, v in s.items() if v is not None}  # error AUROCs: two right answers, nothing to rank
+    assert {k for k in s if k not in applicable} <= set(M.error_detection(lp, [0, 2]))
+    assert np.isfinite(list(applicable.values())).all()
     # normalised entropy: a uniform answer over its own choices has entropy 1
     assert M.predictive_entropy(np.exp(bar), M.num_choices(lp))[0] == pytest.approx(1.0)
 
@@ -141,3 +143,25 @@ def test_planted_perfect_and_reversed_ood_scores():
     assert M.auroc(s_out, s_in) == pytest.approx(0.0, abs=1e-12)
     fpr, tpr = M.roc_curve(s_in, s_out)
     assert fpr[0] == tpr[0] == 0 and fpr[-1] == tpr[-1] == 1
+
+
+def test_error_detection_auroc_is_the_pairwise_probability():
+    """AUROC of telling wrong answers from right ones = P(u_wrong > u_right) + ½ P(tie), by brute force
+    over every (wrong, right) pair; None when there is nothing to tell apart."""
+    rng = np.random.default_rng(3)
+    u = np.round(rng.normal(size=60), 1)  # ties on purpose
+    correct = rng.random(60) < 0.6
+    wrong, right = u[~correct], u[correct]
+    brute = np.mean([(w > r) + 0.5 * (w == r) for w in wrong for r in right])
+    assert M.error_detection_auroc(u, correct) == pytest.approx(brute, abs=1e-12)
+    assert M.error_detection_auroc(u, np.ones(60, bool)) is None
+    logits = rng.normal(size=(80, 2, 4)) * 3
+    lp = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    labels = rng.integers(0, 4, size=80)
+    out = M.error_detection(lp, labels)
+    p_bar = np.exp(M.average_log_probs(lp))
+    ok = p_bar.argmax(1) == labels
+    assert out["auroc_err_confidence"] == pytest.approx(M.error_detection_auroc(-p_bar.max(1), ok))
+    assert out["auroc_err_mi"] == pytest.approx(M.error_detection_auroc(M.mutual_information(lp), ok))
+    assert M.error_detection(lp[:, :1], labels)["auroc_err_mi"] is None
+    assert set(out) <= set(M.summarise(lp, labels))

@@ -65,6 +65,51 @@ def test_length_normalised_cloze_is_the_mean_token_log_prob(tiny_llama, tokenize
         MultipleChoiceLM(peft_model, tokenizer, mode="letter", n_slots=4, length_normalize=True)
 
 
+@pytest.mark.parametrize("normalize", ["chars", "bytes"])
+def test_text_length_normalised_cloze_divides_by_the_choice_text(tiny_llama, tokenizer, normalize):
+    """lm-evaluation-harness's acc_norm (characters) and acc_bytes (UTF-8 bytes): the summed
+    log-probability divided by the length of the choice's text, without the joining space."""
+    rows = ROWS + [Row("q4", "Which is hot?", ("café crème", "ice"), 0)]  # é, è: 2 bytes, 1 character each
+    peft_model = apply_lora(tiny_llama, LoraSettings(lora_dropout=0.0))
+    randomise_lora(peft_model)
+    model = MultipleChoiceLM(peft_model, tokenizer, mode="cloze", n_slots=4, normalize=normalize).eval()
+    features = encode_rows(rows, tokenizer, "cloze")
+    with torch.no_grad():
+        got = model(**MultipleChoiceCollator(tokenizer.pad_token_id, n_slots=4)(features)).logits
+        sums = brute_force_cloze(peft_model, features)
+    for q, (row, total) in enumerate(zip(rows, sums)):
+        lengths = [len(c) if normalize == "chars" else len(c.encode("utf-8")) for c in row.choices]
+        expected = [s / n for s, n in zip(total, lengths)]
+        assert torch.allclose(got[q, : len(total)], torch.tensor(expected), atol=1e-4), (got[q], expected)
+    assert features[3]["choice_chars"] == [10, 3] and features[3]["choice_bytes"] == [12, 3]
+
+
+def test_cloze_normalisation_settings_are_checked(tiny_llama, tokenizer):
+    peft_model = apply_lora(tiny_llama, LoraSettings(lora_dropout=0.0))
+    assert MultipleChoiceLM(peft_model, tokenizer, normalize="tokens").length_normalize
+    assert MultipleChoiceLM(peft_model, tokenizer, length_normalize=True).normalize == "tokens"
+    with pytest.raises(ValueError, match="unknown cloze normalisation 'words'"):
+        MultipleChoiceLM(peft_model, tokenizer, normalize="words")
+    with pytest.raises(ValueError, match="contradicts normalize='chars'"):
+        MultipleChoiceLM(peft_model, tokenizer, length_normalize=True, normalize="chars")
+    feature = {"contexts": [[5, 6]], "continuations": [[7], [8]], "context_index": [0, 0], "label": 0,
+               "n_choices": 2}  # made by hand: no text lengths
+    model = MultipleChoiceLM(peft_model, tokenizer, n_slots=2, normalize="chars")
+    with pytest.raises(ValueError, match="needs the choices' text lengths"):
+        model(**MultipleChoiceCollator(tokenizer.pad_token_id, 2)([feature]))
+
+
+def test_bare_cloze_prompt_is_the_question_alone(tokenizer):
+    """lm-evaluation-harness's openbookqa context: the question stem, no "Question:"/"Answer:"."""
+    bare = encode_rows(ROWS[:1], tokenizer, "cloze", cloze_prompt="bare")[0]
+    default = encode_rows(ROWS[:1], tokenizer, "cloze")[0]
+    assert tokenizer.decode(bare["contexts"][0]) == ROWS[0].question
+    assert tokenizer.decode(default["contexts"][0]) == f"Question: {ROWS[0].question}\nAnswer:"
+    assert bare["continuations"] == default["continuations"]
+    with pytest.raises(ValueError, match="unknown cloze prompt 'qa'"):
+        encode_rows(ROWS[:1], tokenizer, "cloze", cloze_prompt="qa")
+
+
 def test_cloze_shared_blank_contexts(tiny_llama, tokenizer):
     """WinoGrande-style: one context per option, one shared continuation."""
     model = MultipleChoiceLM(apply_lora(tiny_llama, LoraSettings(lora_dropout=0.0)), tokenizer, "cloze", 2).eval()

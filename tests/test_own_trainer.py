@@ -49,24 +49,30 @@ def check_against_brute_force(posterior: SwagPosterior, callback: SwagCallback, 
     torch.testing.assert_close(posterior.deviations().double(), expected, rtol=1e-4, atol=1e-7)
 
 
-def test_sft_trainer_with_the_swag_callback(tmp_path, tokenizer):
+def sft_trainer(tmp_path, tokenizer, records: list[dict], max_steps: int):
+    """TRL's SFTTrainer on a tiny Llama with LoRA from a peft_config and the SWAG callback
+    (its posterior made over the PEFT model SFTTrainer builds), plus an iterate recorder."""
     trl = pytest.importorskip("trl")
     from datasets import Dataset
     from peft import LoraConfig
 
-    settings = SwagSettings(swag_start_step=2, collect_every_steps=1, max_rank=3)
-    callback = SwagCallback(None, settings)  # the posterior is made over the PEFT model SFTTrainer builds
+    callback = SwagCallback(None, SwagSettings(swag_start_step=2, collect_every_steps=1, max_rank=3))
     recorder = IterateRecorder()
     config = trl.SFTConfig(
-        output_dir=str(tmp_path / "sft"), max_steps=7, per_device_train_batch_size=2, learning_rate=5e-3,
+        output_dir=str(tmp_path / "sft"), max_steps=max_steps, per_device_train_batch_size=2, learning_rate=5e-3,
         logging_steps=100, save_strategy="no", report_to=[], use_cpu=True, max_length=64, seed=0,
         dataloader_pin_memory=False, disable_tqdm=True,
     )
     trainer = trl.SFTTrainer(
-        model=make_tiny_llama(len(tokenizer)), args=config, train_dataset=Dataset.from_list([{"text": t} for t in TEXTS]),
+        model=make_tiny_llama(len(tokenizer)), args=config, train_dataset=Dataset.from_list(records),
         processing_class=tokenizer, callbacks=[callback, recorder],
         peft_config=LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], lora_dropout=0.0),
     )
+    return trainer, callback, recorder
+
+
+def test_sft_trainer_with_the_swag_callback(tmp_path, tokenizer):
+    trainer, callback, recorder = sft_trainer(tmp_path, tokenizer, [{"text": t} for t in TEXTS], max_steps=7)
     trainer.train()
     posterior = callback.posterior
     assert posterior is not None and all("lora_" in n for n in posterior.names)
@@ -97,3 +103,16 @@ def test_plain_trainer_with_the_callback_and_the_swag_schedule(tmp_path, tokeniz
     assert callback.collected_at == [4, 5, 6]
     assert optimizer.param_groups[0]["lr"] == pytest.approx(1e-3)  # the constant SWAG rate
     check_against_brute_force(posterior, callback, recorder, k=2)
+
+
+def test_sft_trainer_on_prompt_completion_pairs_with_the_swag_callback(tmp_path, tokenizer):
+    """Training on text with your own script: TRL's prompt-completion format (loss on the completion
+    only), LoRA from a peft_config, and the SWAG callback collecting the moments of its iterates."""
+    pairs = [{"prompt": t.split("Answer: ")[0] + "Answer:", "completion": " " + t.split("Answer: ")[1]} for t in TEXTS]
+    trainer, callback, recorder = sft_trainer(tmp_path, tokenizer, pairs, max_steps=6)
+    batch = trainer.data_collator([trainer.train_dataset[0]])
+    prompt_len = len(tokenizer(pairs[0]["prompt"], add_special_tokens=False)["input_ids"])
+    assert (batch["labels"][0, :prompt_len] == -100).all() and (batch["labels"][0, prompt_len:] != -100).any()
+    trainer.train()
+    assert callback.collected_at == [3, 4, 5, 6]
+    check_against_brute_force(callback.posterior, callback, recorder, k=3)

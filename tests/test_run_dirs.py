@@ -111,3 +111,16 @@ def test_a_read_only_run_is_refused_before_any_work_and_output_dir_goes_elsewher
     record = json.loads((tmp_path / "results" / "arc-easy" / "test" / "map" / "metrics.json").read_text())
     assert record["n_examples"] == 4
     assert "[evaluate] map on arc-easy/test: acc" in capsys.readouterr().err  # a line per method, no progress bars
+
+
+def test_a_map_from_before_the_swag_phase_is_warned_about_and_recorded(run_dir):
+    from swag_lora.runs.train import _check_map_before_swag
+
+    with pytest.warns(UserWarning, match="best-validation MAP is from step 4, before the SWAG phase began at step 8"):
+        notes = _check_map_before_swag({"rule": "best validation NLL", "step": 4, "eval_nll": 1.0}, 8)
+    assert len(notes) == 1 and "--swag_start_step 4" in notes[0]
+    assert _check_map_before_swag({"rule": "best validation NLL", "step": 8}, 8) == []
+    assert _check_map_before_swag({"rule": "last iterate before the SWAG phase", "step": 2}, 8) == []
+    config = json.loads((run_dir / "run_config.json").read_text())
+    step, start = config["map_selection"]["step"], config["swag_start_step"]
+    assert config["warnings"] == ([] if step >= start else _check_map_before_swag(config["map_selection"], start))

@@ -116,3 +116,24 @@ def test_thresholds_and_outcomes():
         answered(confidence)
     with pytest.raises(ValueError, match="scores for"):
         aurc([0.1, 0.2], [True])
+
+
+def test_the_report_table_uses_the_same_tempered_predictive_as_metrics_json(tmp_path):
+    """A ``+ts`` (or ``temperature``) row's AURC in the report's selective table is its
+    metrics.json AURC: the table tempers p̄ exactly as the evaluation did."""
+    from swag_lora.evaluation.store import write_evaluation
+    from swag_lora.report.records import find_records
+    from swag_lora.report.selective import selective_entry
+
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(200, 3, 4)) * rng.uniform(0.2, 4.0, size=(200, 1, 1))  # questions of varied sharpness
+    log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    labels = rng.integers(0, 4, size=200)
+    temperature = 3.0
+    record = {"task": "t", "split": "test", "method": "swag+ts", "run": "r", **M.summarise(log_probs, labels,
+                                                                                          temperature=temperature)}
+    write_evaluation(tmp_path / "t" / "test" / "swag+ts", record, log_probs, labels, [str(i) for i in range(200)])
+    (saved,) = find_records([tmp_path])
+    assert selective_entry(saved)["aurc"] == pytest.approx(record["aurc"], abs=1e-12)
+    untempered = M.summarise(log_probs, labels)["aurc"]
+    assert abs(untempered - record["aurc"]) > 1e-4  # the temperature changes the ranking: not a vacuous check

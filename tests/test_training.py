@@ -17,6 +17,7 @@ from swag_lora.lm.multiple_choice import MultipleChoiceLM
 from swag_lora.training.schedule import swag_lr_multiplier
 from swag_lora.training.settings import SwagSettings
 from swag_lora.training.trainer import SwagTrainer, compute_eval_metrics
+from tests.conftest import make_tiny_llama
 
 
 def make_trainer(tmp_path, tokenizer, lm, rows, swag, eval_rows=None, **args):
@@ -155,3 +156,36 @@ def test_end_to_end_tiny_model_arc_easy(tmp_path, tokenizer, tiny_llama, arc_tra
     assert results["map"]["nll"] == pytest.approx(best.best_value, rel=1e-4)  # same as the Trainer's eval
     assert results["swag"]["mutual_information"] > 0
     assert results["map"]["mutual_information"] == 0
+
+
+@pytest.mark.parametrize("branch", [True, False])
+def test_the_swag_phase_starts_from_the_best_validation_weights_when_asked(tmp_path, tokenizer, arc_train_rows,
+                                                                          branch, monkeypatch):
+    """With ``branch_from_best`` the SWAG phase starts at the best-validation candidate (here
+    forced to be epoch 1's, before the SWAG start at epoch 2) with fresh optimizer moments; at a
+    SWAG rate of 0 the iterates then stay there, so SWA equals that candidate exactly. Without
+    it, they stay at the last iterate."""
+    from swag_lora.training.callbacks import BestValidationCallback
+
+    record = BestValidationCallback.on_evaluate
+
+    def first_only(self, args, state, control, metrics=None, **kwargs):  # the best is epoch 1's evaluation
+        if self.best_vector is None:
+            record(self, args, state, control, metrics=metrics, **kwargs)
+
+    monkeypatch.setattr(BestValidationCallback, "on_evaluate", first_only)
+    rows = arc_train_rows[:32]
+    swag = SwagSettings(swag_start_epoch=2, collect_every_steps=1, swag_learning_rate=0.0, branch_from_best=branch)
+    trainer, _, _ = make_trainer(tmp_path, tokenizer, make_tiny_llama(len(tokenizer)), rows, swag,
+                                 eval_rows=rows[:8], num_train_epochs=3, learning_rate=5e-2, eval_strategy="epoch")
+    trainer.train()
+    post, best = trainer.posterior, trainer.best_callback
+    assert best.best_step == 4 and trainer.swag_callback.start_step == 8
+    start = trainer.swag_callback.map_phase_end_vector
+    assert not torch.equal(start, best.best_vector)  # the last iterate moved on from the candidate
+    torch.testing.assert_close(post.mean(), best.best_vector if branch else start, rtol=0, atol=1e-7)
+    assert post.variance().max() < 1e-10  # rate 0: every iterate is the starting point
+    if branch:
+        assert trainer.branch_callback.branched_at == {"step": 8, "from": "best validation NLL at step 4"}
+    else:
+        assert trainer.branch_callback is None

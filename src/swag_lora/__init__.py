@@ -9,6 +9,7 @@ The public API, in the style of ``torch.optim.swa_utils``::
     trainer = transformers.Trainer(model, args, ..., callbacks=[callback])   # or trl.SFTTrainer
 
 and, to evaluate: :func:`load_run`, :func:`evaluate_run`, :class:`Predictor` / :func:`predict`,
+:class:`Generator` / :func:`generate` (free-form answers with their uncertainty),
 :class:`SamplingOptions`, the :class:`Predictive` protocol with :func:`evaluate_predictive`,
 and :mod:`swag_lora.metrics`.
 
@@ -40,11 +41,14 @@ _EXPORTS = {
     "EvalSpec": "swag_lora.evaluation.data",
     "Predictor": "swag_lora.prediction.predictor",
     "predict": "swag_lora.prediction.predictor",
+    "Generator": "swag_lora.generation.generator",
+    "generate": "swag_lora.generation.generator",
     "metrics": "swag_lora.metrics",
 }
 
 __all__ = [
     "EvalSpec",
+    "Generator",
     "Method",
     "MultipleChoiceLM",
     "Predictive",
@@ -57,6 +61,7 @@ __all__ = [
     "__version__",
     "evaluate_predictive",
     "evaluate_run",
+    "generate",
     "load_run",
     "metrics",
     "predict",
@@ -72,6 +77,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily b
     from .bayes.sampling import SamplingOptions
     from .evaluation.data import EvalSpec
     from .evaluation.harness import evaluate_run
+    from .generation.generator import Generator, generate
     from .lm.multiple_choice import MultipleChoiceLM
     from .prediction.predictor import Predictor, predict
     from .runs.load import load_run

@@ -23,11 +23,13 @@ from torch.distributed.tensor import DTensor, distribute_tensor
 
 __all__ = [
     "any_across_processes",
+    "average_gradients",
     "barrier",
     "clean_name",
     "init_from_env",
     "is_distributed",
     "is_main_process",
+    "local_rank",
     "parameter_gather",
     "rank",
     "sharding_kind",
@@ -48,6 +50,11 @@ def is_distributed() -> bool:
 
 def rank() -> int:
     return dist.get_rank() if is_distributed() else 0
+
+
+def local_rank() -> int:
+    """This process's index on its machine (``LOCAL_RANK``, set by the launchers; 0 alone)."""
+    return int(os.environ.get("LOCAL_RANK", "0"))
 
 
 def world_size() -> int:
@@ -102,6 +109,19 @@ def any_across_processes(flag: bool | torch.Tensor) -> bool:
     tensor = torch.as_tensor(flag, dtype=torch.int32).reshape(1).to(_collective_device())
     dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
     return bool(tensor.item())
+
+
+def average_gradients(params: list[torch.Tensor]) -> None:
+    """Average the ``.grad`` of parameters the data-parallel wrapper does not manage (BLoB's
+    variance parameters) over all processes, as DDP does for the model's (a collective)."""
+    if not is_distributed():
+        return
+    world = world_size()
+    for p in params:
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+        dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
+        p.grad.div_(world)
 
 
 # ----------------------------------------------------------------- sharded parameters

@@ -18,9 +18,9 @@ __all__ = [
 
 # Every evaluation method, in the order tables and plots list them.
 METHOD_NAMES = ("zero-shot", "map", "swa", "swag", "swag-diag", "swag-tuned", "mc-dropout", "temperature", "laplace",
-                "ensemble", "multiswag")
+                "tfb", "blob", "blob-mean", "ivon", "ivon-mean", "ensemble", "multiswag")
 SCALED = ("swag", "swag-diag", "multiswag")  # their label carries the scale when it is not 1
-SAMPLED = (*SCALED, "swag-tuned")  # their label carries "-anti" with antithetic draws
+SAMPLED = (*SCALED, "swag-tuned", "tfb", "blob", "ivon")  # their label carries "-anti" with antithetic draws
 TEMPERED_SUFFIX = "+ts"  # a method with a temperature fitted on validation on top
 TUNED_SUFFIX = "-tuned"  # a benchmark result at the scale chosen on validation (multiswag-tuned)
 

@@ -15,7 +15,7 @@ import torch
 
 from ..errors import InvalidSettingError
 
-__all__ = ["FlatParameterView", "ParameterGather", "full_shape", "tracked_parameters"]
+__all__ = ["FlatParameterView", "ParameterGather", "full_shape", "mismatch", "tracked_parameters"]
 
 
 def tracked_parameters(model: torch.nn.Module) -> list[tuple[str, torch.nn.Parameter]]:
@@ -82,6 +82,15 @@ class FlatParameterView:
         """Route reads and writes through ``gather`` (``None``: the parameters are whole)."""
         self._gather = gather
 
+    def slice_of(self, param: torch.Tensor) -> slice:
+        """Where ``param`` (one of the view's parameters, by identity) lies in the flat vector."""
+        offset = 0
+        for p, n in zip(self.params, self.numels):
+            if p is param:
+                return slice(offset, offset + n)
+            offset += n
+        raise KeyError("the parameter is not tracked by this view")
+
     def split(self, vector: torch.Tensor) -> list[torch.Tensor]:
         """Views of a flat vector (shape [P]) shaped like the (full) parameters, in order."""
         return [chunk.view(shape) for chunk, shape in zip(vector.split(self.numels), self.shapes)]
@@ -119,3 +128,19 @@ class FlatParameterView:
             self._gather.write(self.split(vector))
         else:
             torch._foreach_copy_([p.data for p in self.params], self.split(vector.to(self.device)))
+
+
+def mismatch(saved: list[tuple[str, tuple]], current: list[tuple[str, tuple]]) -> str | None:
+    """Why a file's tracked (name, shape) list does not fit a model's (``None`` if it does): the
+    first parameter whose name or shape differs, or the first one tracked on one side only."""
+    for i, (want, have) in enumerate(zip(saved, current)):
+        if want[0] != have[0]:
+            return f"tracked parameter #{i} is {want[0]!r} in the file but {have[0]!r} in the model"
+        if tuple(want[1]) != tuple(have[1]):
+            return f"parameter {want[0]!r} has shape {list(want[1])} in the file but {list(have[1])} in the model"
+    if len(saved) != len(current):
+        longer, which = (saved, "file") if len(saved) > len(current) else (current, "model")
+        extra = longer[min(len(saved), len(current))][0]
+        return (f"parameter {extra!r} is tracked in the {which} only ({len(saved)} tracked in the file, "
+                f"{len(current)} in the model)")
+    return None

@@ -39,7 +39,7 @@ from safetensors import SafetensorError
 
 from ..errors import InvalidSettingError, SwagLoraError
 from ..tensorfile import ChecksumMismatchError, load_checked, save_checked
-from .parameters import FlatParameterView, ParameterGather
+from .parameters import FlatParameterView, ParameterGather, mismatch
 
 __all__ = [
     "DEFAULT_MAX_RANK",
@@ -384,24 +384,9 @@ class SwagPosterior:
     @staticmethod
     def _check_matches(path: str, meta: dict, posterior: SwagPosterior) -> None:
         saved = list(zip(meta["names"], [tuple(s) for s in meta["shapes"]]))
-        current = list(zip(posterior.names, posterior.shapes))
-        for i, (want, have) in enumerate(zip(saved, current)):
-            if want[0] != have[0]:
-                raise PosteriorMismatchError(
-                    f"posterior {path} does not match the model: tracked parameter #{i} is "
-                    f"{want[0]!r} in the file but {have[0]!r} in the model"
-                )
-            if want[1] != have[1]:
-                raise PosteriorMismatchError(
-                    f"posterior {path} does not match the model: parameter {want[0]!r} has shape "
-                    f"{list(want[1])} in the file but {list(have[1])} in the model"
-                )
-        if len(saved) != len(current):
-            longer, which = (saved, "file") if len(saved) > len(current) else (current, "model")
-            raise PosteriorMismatchError(
-                f"posterior {path} does not match the model: parameter {longer[len(current if which == 'file' else saved)][0]!r} "
-                f"is tracked in the {which} only ({len(saved)} tracked in the file, {len(current)} in the model)"
-            )
+        reason = mismatch(saved, list(zip(posterior.names, posterior.shapes)))
+        if reason is not None:
+            raise PosteriorMismatchError(f"posterior {path} does not match the model: {reason}")
 
 
 def check_scale(scale: float) -> None:

@@ -43,6 +43,7 @@ __all__ = [
     "summarise_predictive",
     "swag_samples",
     "temperature_of",
+    "weight_samples",
 ]
 
 Member = Callable[[], AbstractContextManager]
@@ -100,12 +101,22 @@ def swag_samples(
         deviations = posterior.draw_deviations(o.n_samples, o.diag_only, o.seed, o.antithetic)
     elif len(deviations) != o.n_samples:
         raise ValueError(f"{len(deviations)} deviations given for n_samples={o.n_samples}")
-    draws = [posterior.draw(d, o.scale) for d in deviations]
-    members = [(lambda v=v: posterior.written(v)) for v in draws]
     name = name or ("swag-diag" if o.diag_only else "swag")
-    settings = {"n_samples": o.n_samples, "scale": o.scale, "seed": o.seed, "diag_only": o.diag_only,
-                "antithetic": o.antithetic}
-    return Method(name, members, settings)
+    settings = {"scale": o.scale, "seed": o.seed, "diag_only": o.diag_only, "antithetic": o.antithetic}
+    return _weight_members(name, posterior, [posterior.draw(d, o.scale) for d in deviations], settings)
+
+
+def weight_samples(name: str, posterior: SwagPosterior, mean: torch.Tensor, deviations: Sequence[torch.Tensor],
+                   **settings) -> Method:
+    """Members θ_s = ``mean`` + δ_s for given flat deviations (drawn up front by the caller from a
+    seeded generator), each written into the tracked parameters through ``posterior``'s view for
+    its ``with`` block: BLoB, IVON and TFB draws."""
+    return _weight_members(name, posterior, [mean + d.to(mean.device) for d in deviations], settings)
+
+
+def _weight_members(name: str, posterior: SwagPosterior, draws: list[torch.Tensor], settings: dict) -> Method:
+    members = [(lambda v=v: posterior.written(v)) for v in draws]
+    return Method(name, members, {"n_samples": len(draws), **settings})
 
 
 @dataclass

@@ -1,4 +1,9 @@
-"""The calibration benchmark's grid, from one YAML file: :class:`BenchConfig`, validated."""
+"""The calibration benchmark's grid, from one YAML file: :class:`BenchConfig`, validated.
+
+BLoB, IVON and TFB take their settings from the ``blob``, ``ivon`` and ``tfb`` mappings (the
+papers' defaults where a key is absent, see :data:`VARIATIONAL_KEYS`); BLoB and IVON train for
+the MAP phase's epochs unless ``epochs`` says otherwise.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +14,24 @@ import yaml
 
 from ..bayes.posterior import DEFAULT_MAX_RANK
 from ..bayes.registry import METHODS
+from ..bayes.tfb import TfbOptions
 from ..errors import SwagLoraError
 from ..lm.loading import DEFAULT_LORA
 from ..lm.smollm2 import SMOLLM2_ALIAS
+from ..training.settings import BlobSettings, IvonSettings
 
-__all__ = ["BenchConfig", "BenchConfigError", "TaskGrid"]
+__all__ = ["OPTIMIZERS", "VARIATIONAL_KEYS", "BenchConfig", "BenchConfigError", "BranchSpec", "TaskGrid"]
+
+OPTIMIZERS = ("adamw", "sgd")  # of the SWAG phase (sgd: with momentum, as the original SWAG)
+
+# The keys of the blob / ivon / tfb mappings: the training budget, then the method's own settings.
+_BUDGET = ("epochs", "learning_rate", "warmup_ratio")
+VARIATIONAL_KEYS = {
+    "blob": (*_BUDGET, *(f.name for f in fields(BlobSettings))),
+    "ivon": (*_BUDGET, *(f.name for f in fields(IvonSettings))),
+    "tfb": tuple(f.name for f in fields(TfbOptions)),
+}
+_CHECKERS = {"blob": BlobSettings, "ivon": IvonSettings, "tfb": TfbOptions}
 
 CONFIG_KEYS_HELP = "see bench/calibration.yaml for every key"
 
@@ -34,6 +52,28 @@ class TaskGrid:
     test: int
     ood: list[str] = field(default_factory=list)
     length_normalize: bool = False
+    task: str | None = None  # the dataset, when the grid's name for it differs (e.g. obqa-shift)
+
+    @property
+    def dataset(self) -> str:
+        """The task to load: ``task`` when given, else the grid name."""
+        return self.task or self.name
+
+
+@dataclass(frozen=True)
+class BranchSpec:
+    """How a SWAG branch is trained from its MAP adapter: the optimizer and its constant rate,
+    collections per epoch, K and the number of epochs."""
+
+    learning_rate: float
+    optimizer: str = "adamw"
+    momentum: float = 0.9
+    collections_per_epoch: int = 4
+    max_rank: int = DEFAULT_MAX_RANK
+    epochs: float = 2
+
+    def describe(self) -> dict:
+        return asdict(self)
 
 
 @dataclass
@@ -64,6 +104,8 @@ class BenchConfig:
     swag_learning_rates: list[float] = field(default_factory=lambda: [1e-4, 3e-4, 1e-3])
     collections_per_epoch: int = 4
     max_rank: int = DEFAULT_MAX_RANK
+    swag_optimizer: str = "adamw"
+    swag_momentum: float = 0.9
     # tuning on validation (one seed)
     tune_seed: int = 0
     tune_samples: int = 5
@@ -78,9 +120,29 @@ class BenchConfig:
     laplace_samples: int = 100
     ece_bins: int = 15
     sample_seed: int = 0
+    temperature: bool = True  # also every method with a temperature fitted on its validation predictive
     methods: list[str] = field(default_factory=lambda: [
-        "zero-shot", "map", "swa", "swag", "swag-tuned", "mc-dropout", "temperature", "laplace", "ensemble",
-        "multiswag"])
+        "zero-shot", "map", "swa", "swag", "swag-tuned", "mc-dropout", "temperature", "laplace", "tfb", "blob",
+        "blob-mean", "ivon", "ivon-mean", "ensemble", "multiswag"])
+    # BLoB and IVON runs (per seed) and TFB from each seed's MAP; see VARIATIONAL_KEYS
+    blob: dict = field(default_factory=dict)
+    ivon: dict = field(default_factory=dict)
+    tfb: dict = field(default_factory=dict)
+    # the SWAG-exploration study on validation: {"tasks": [...], "seed": 0, "n_samples": 10,
+    # "variants": {name: {learning_rate, optimizer, momentum, collections_per_epoch, max_rank, epochs}}}
+    study: dict = field(default_factory=dict)
+
+    def branch(self, learning_rate: float) -> BranchSpec:
+        """The grid's SWAG branch at ``learning_rate``."""
+        return BranchSpec(float(learning_rate), self.swag_optimizer, self.swag_momentum, self.collections_per_epoch,
+                          self.max_rank, self.swag_epochs)
+
+    def study_variants(self) -> dict[str, BranchSpec]:
+        """The study's branches by name (the grid's settings where a variant leaves one out)."""
+        base = {"optimizer": self.swag_optimizer, "momentum": self.swag_momentum,
+                "collections_per_epoch": self.collections_per_epoch, "max_rank": self.max_rank,
+                "epochs": self.swag_epochs}
+        return {name: BranchSpec(**{**base, **spec}) for name, spec in (self.study.get("variants") or {}).items()}
 
     @classmethod
     def from_dict(cls, raw: dict) -> BenchConfig:
@@ -97,7 +159,7 @@ class BenchConfig:
         for name, spec in raw["tasks"].items():
             spec = dict(spec or {})
             missing = [k for k in ("train", "validation", "test") if k not in spec]
-            extra = sorted(set(spec) - {"train", "validation", "test", "ood", "length_normalize"})
+            extra = sorted(set(spec) - {"train", "validation", "test", "ood", "length_normalize", "task"})
             if missing or extra:
                 raise BenchConfigError(f"task {name}: " + (f"missing {', '.join(missing)}" if missing else "")
                                        + ("; " if missing and extra else "")
@@ -110,7 +172,7 @@ class BenchConfig:
                 raise BenchConfigError(f"task {name}: length_normalize must be true or false, "
                                        f"got {spec['length_normalize']!r}")
             tasks.append(TaskGrid(name, spec["train"], spec["validation"], spec["test"], list(spec.get("ood") or []),
-                                  spec.get("length_normalize", False)))
+                                  spec.get("length_normalize", False), spec.get("task")))
         config = cls(**{**raw, "tasks": tasks})
         config.check()
         return config
@@ -138,6 +200,39 @@ class BenchConfig:
         for name, choice in self.choices.items():
             if set(choice) - {"swag_learning_rate", "scale"}:
                 raise BenchConfigError(f"choices for {name} may set swag_learning_rate and scale only")
+        for method, keys in VARIATIONAL_KEYS.items():
+            given = getattr(self, method)
+            if not isinstance(given, dict) or set(given) - set(keys):
+                raise BenchConfigError(f"{method} must be a mapping with keys among {', '.join(keys)}; got {given!r}")
+            own = {k: v for k, v in given.items() if k not in _BUDGET}
+            try:
+                _CHECKERS[method](**own)
+            except (SwagLoraError, TypeError) as err:
+                raise BenchConfigError(f"{method}: {err}") from None
+            for key in _BUDGET:
+                if given.get(key) is not None and not (isinstance(given[key], (int, float)) and given[key] >= 0):
+                    raise BenchConfigError(f"{method}: {key} must be a number >= 0, got {given[key]!r}")
+        if self.swag_optimizer not in OPTIMIZERS:
+            raise BenchConfigError(f"swag_optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.swag_optimizer!r}")
+        self._check_study()
+
+    def _check_study(self) -> None:
+        if not self.study:
+            return
+        extra = sorted(set(self.study) - {"tasks", "seed", "n_samples", "variants"})
+        if extra:
+            raise BenchConfigError(f"study: unknown key(s) {', '.join(extra)}")
+        names = {t.name for t in self.tasks}
+        missing = [t for t in self.study.get("tasks", []) if t not in names]
+        if missing:
+            raise BenchConfigError(f"study: task(s) {', '.join(missing)} not in the config's tasks")
+        allowed = {f for f in BranchSpec.__dataclass_fields__}
+        for name, spec in (self.study.get("variants") or {}).items():
+            if not isinstance(spec, dict) or "learning_rate" not in spec or set(spec) - allowed:
+                raise BenchConfigError(f"study variant {name}: give learning_rate and any of "
+                                       f"{', '.join(sorted(allowed - {'learning_rate'}))}")
+            if spec.get("optimizer", self.swag_optimizer) not in OPTIMIZERS:
+                raise BenchConfigError(f"study variant {name}: optimizer must be one of {', '.join(OPTIMIZERS)}")
 
     def to_dict(self) -> dict:
         out = asdict(self)

@@ -12,8 +12,12 @@ Per task, the units are, in order:
 3. ``tuning`` (the tuning seed only): validation NLL of SWAG for every SWAG learning rate and
    sample scale; the lowest chooses the rate used for every seed and the ``swag-tuned`` scale.
 4. ``eval`` (per seed): every single-run method on the test subset (and, for MAP,
-   temperature, SWAG and swag-tuned, the OOD sets), written as soon as each group finishes.
-5. ``zero-shot`` once per task and ``combined`` (ensemble, MultiSWAG over the seeds, reusing
+   temperature, SWAG, swag-tuned and TFB, the OOD sets), written as soon as each group
+   finishes. TFB Bayesianizes the SWAG branch's ``map/`` adapter (the early-stopped MAP).
+5. ``blob`` and ``ivon`` (per seed): a BLoB run and an IVON run from fresh LoRA weights with the
+   MAP phase's budget, then its methods (``blob`` and ``blob-mean``, ``ivon`` and
+   ``ivon-mean``) on the test subset and the OOD sets; training and evaluation are one unit.
+6. ``zero-shot`` once per task and ``combined`` (ensemble, MultiSWAG over the seeds, reusing
    the saved per-member log-probabilities) once every seed's ``eval`` is done.
 
 A unit is done when its output exists (a finished run directory, a JSON marker); a run
@@ -30,12 +34,14 @@ import torch
 
 from ..bayes.laplace import LaplaceOptions
 from ..bayes.sampling import SamplingOptions
+from ..bayes.tfb import TfbOptions
 from ..evaluation.data import EvalSpec, prepare_data
 from ..evaluation.harness import evaluate_methods, evaluate_run, make_context
 from ..files import write_json
 from ..runs.load import attach_run, load_run
 from .config import BenchConfig, BenchConfigError, TaskGrid
 from .layout import Layout
+from .study import Study
 from .tuning import Tuning
 from .units import UnitRunner
 
@@ -50,10 +56,11 @@ class Driver:
 
     def __init__(self, config: BenchConfig, work, results=None, log=print, training_overrides: dict | None = None):
         self.config = config
-        self.layout = Layout(Path(work))
+        self.layout = Layout(Path(work), config.swag_optimizer)
         self.units = UnitRunner(config, self.layout, Path(results) if results is not None else None, log,
                                 training_overrides)
         self.tuning = Tuning(self.units)
+        self.study = Study(self.units)
 
     @property
     def ran(self) -> list[str]:
@@ -65,9 +72,15 @@ class Driver:
         return self.tuning.choice(task)
 
     # ------------------------------------------------------------------ evaluation
-    def _specs(self, task: TaskGrid, with_ood: bool) -> list[EvalSpec]:
+    def _specs(self, task: TaskGrid, with_ood: bool, with_validation: bool = False) -> list[EvalSpec]:
+        """The test subset, then (``with_validation``) the validation subset the runs were
+        tuned on, then (``with_ood``) the OOD sets."""
         data_dir = self.units.data_dir()
-        specs = [EvalSpec(task.name, "test", task.test, data_dir=data_dir, subset_seed=self.config.subset_seed)]
+        c = self.config
+        specs = [EvalSpec(task.dataset, "test", task.test, data_dir=data_dir, subset_seed=c.subset_seed)]
+        if with_validation:
+            specs.append(EvalSpec(task.dataset, "validation", task.validation, data_dir=data_dir,
+                                  subset_seed=c.subset_seed, ood=False))
         if with_ood:
             for text in task.ood:
                 specs.append(EvalSpec.parse(text, data_dir=data_dir, subset_seed=self.config.subset_seed, ood=True))
@@ -89,6 +102,8 @@ class Driver:
             groups.append(("swa", ["swa"], SamplingOptions(), {}, False))
         if "mc-dropout" in wanted:
             groups.append(("mc-dropout", ["mc-dropout"], sampled.with_(n_samples=c.mc_dropout_samples), {}, False))
+        if "tfb" in wanted:
+            groups.append(("tfb", ["tfb"], sampled, {"tfb": TfbOptions(**c.tfb)}, True))
         if "laplace" in wanted:
             groups.append(("laplace", ["laplace"], SamplingOptions(seed=c.sample_seed),
                            {"fit_limit": c.laplace_fit_limit, "laplace": LaplaceOptions(n_samples=c.laplace_samples)},
@@ -109,14 +124,34 @@ class Driver:
                 nonlocal run
                 if run is None:
                     run = load_run(run_path)
-                records = evaluate_run(run, self._specs(task, with_ood), methods, sampling,
+                records = evaluate_run(run, self._specs(task, with_ood, with_validation=True), methods, sampling,
                                        ece_bins=self.config.ece_bins, batch_size=self.config.eval_batch_size,
                                        output_root=self.layout.eval_root(task.name, seed, lr), progress=False,
-                                       **options)
+                                       temperature=self.config.temperature, log=self.units.say, **options)
                 write_json(self.layout.eval_marker(task.name, seed, lr, name),
                            {"labels": [r["method"] for r in records]})
 
             self.units.timed(f"{task.name}/seed{seed}/eval/{name}", work)
+
+    def evaluate_variational(self, task: TaskGrid, seed: int, method: str) -> None:
+        """Train the BLoB or IVON run of (task, seed) and evaluate its sampled and mean-only
+        methods (those the config lists) on the test subset and the OOD sets, and on validation
+        for their temperatures (as every seed's evaluation group)."""
+        names = [m for m in (method, f"{method}-mean") if m in self.config.methods]
+        marker = self.layout.variational_marker(task.name, seed, method)
+        if not names or marker.is_file():
+            return
+        path = self.units.train_variational(task, seed, method)
+        c = self.config
+
+        def work():
+            records = evaluate_run(load_run(path), self._specs(task, True, with_validation=True), names,
+                                   SamplingOptions(n_samples=c.n_samples, seed=c.sample_seed), ece_bins=c.ece_bins,
+                                   batch_size=c.eval_batch_size, output_root=path / "eval", progress=False,
+                                   temperature=c.temperature, log=self.units.say)
+            write_json(marker, {"labels": [r["method"] for r in records]})
+
+        self.units.timed(f"{task.name}/seed{seed}/eval/{method}", work)
 
     def evaluate_zero_shot(self, task: TaskGrid) -> None:
         marker = self.layout.zero_shot_marker(task.name)
@@ -158,17 +193,27 @@ class Driver:
                 names = wanted if i == 0 else [m for m in wanted if m == "multiswag"]
                 sampling = SamplingOptions(n_samples=c.n_samples, scale=scale, seed=c.sample_seed)
                 ctx = make_context(runs, saved_roots=roots, sampling=sampling, batch_size=c.eval_batch_size)
-                evaluate_methods(ctx, datas, names, self.layout.combined_root(task.name, lr), c.ece_bins)
+                evaluate_methods(ctx, datas, names, self.layout.combined_root(task.name, lr), c.ece_bins,
+                                 temperature=c.temperature, log=self.units.say)
             write_json(marker, {"runs": [str(p) for p in paths], "scales": scales})
 
         self.units.timed(f"{task.name}/combined", work)
 
     # ------------------------------------------------------------------ the grid
-    def plan(self) -> list[tuple[str, object]]:
-        """The units in order: the tuning seed of every task first (tuning, its evaluation,
-        zero-shot), then the other seeds task by task, then the combined methods."""
+    def plan(self, parts: tuple[str, ...] = ("study", "grid")) -> list[tuple[str, object]]:
+        """The units in order: the SWAG-exploration study's variants (``study``); then (``grid``)
+        the tuning seed of every task (tuning, its evaluation, zero-shot), the other seeds task
+        by task, and the combined methods."""
         c = self.config
         units = []
+        if "study" in parts:
+            by_name = {t.name: t for t in c.tasks}
+            for name in c.study.get("tasks", []):
+                for variant in c.study_variants():
+                    units.append((f"{name}/study/{variant}",
+                                  lambda t=by_name[name], v=variant: self.study.run_variant(t, v)))
+        if "grid" not in parts:
+            return units
         for task in c.tasks:
             units.append((f"{task.name}/seed{c.tune_seed}", lambda t=task: self.evaluate_seed(t, c.tune_seed)))
             units.append((f"{task.name}/zero-shot", lambda t=task: self.evaluate_zero_shot(t)))
@@ -179,11 +224,17 @@ class Driver:
                 units.append((f"{task.name}/seed{seed}", lambda t=task, s=seed: self.evaluate_seed(t, s)))
         for task in c.tasks:
             units.append((f"{task.name}/combined", lambda t=task: self.evaluate_combined(t)))
+        for seed in c.seeds:  # the field's methods: their own runs, after the SWAG grid
+            for task in c.tasks:
+                for method in ("blob", "ivon"):
+                    units.append((f"{task.name}/seed{seed}/{method}",
+                                  lambda t=task, s=seed, m=method: self.evaluate_variational(t, s, m)))
         return units
 
-    def run(self, only_tasks: list[str] | None = None, deadline: float | None = None) -> list[str]:
-        """Run every unit not yet done (of ``only_tasks``, if given); stop before starting a
-        unit after ``deadline`` (a ``time.time()`` value). Returns the names of units run."""
+    def run(self, only_tasks: list[str] | None = None, deadline: float | None = None,
+            parts: tuple[str, ...] = ("study", "grid")) -> list[str]:
+        """Run every unit not yet done (of ``only_tasks`` and ``parts``, if given); stop before
+        starting a unit after ``deadline`` (a ``time.time()`` value). Returns the names of units run."""
         self.layout.work.mkdir(parents=True, exist_ok=True)
         write_json(self.layout.work / "config.json", self.config.to_dict())
         if self.config.threads:
@@ -192,7 +243,7 @@ class Driver:
         for task in only_tasks or []:
             if task not in names:
                 raise BenchConfigError(f"task {task} is not in the config's tasks ({', '.join(sorted(names))})")
-        for name, unit in self.plan():
+        for name, unit in self.plan(parts):
             if only_tasks and name.split("/")[0] not in only_tasks:
                 continue
             if deadline is not None and time.time() > deadline:

@@ -1,5 +1,6 @@
-"""The benchmark's unit runner: timing and logging of units, and the two training units (the
-MAP phase and a SWAG branch from it), each skipped when its run directory is finished."""
+"""The benchmark's unit runner: timing and logging of units, and the training units (the MAP
+phase, a SWAG branch from it, and a BLoB or IVON run), each skipped when its run directory is
+finished."""
 
 from __future__ import annotations
 
@@ -10,16 +11,41 @@ from pathlib import Path
 
 from transformers import TrainingArguments
 
+from ..bayes.ivon import IVON_DEFAULTS
 from ..files import read_json, write_json
-from ..runs.arguments import TRAINING_DEFAULTS, DataArguments, LoraArguments, ModelArguments, SwagArguments
-from ..runs.layout import MAP_DIR
+from ..runs.arguments import (
+    TRAINING_DEFAULTS,
+    BayesArguments,
+    DataArguments,
+    LoraArguments,
+    ModelArguments,
+    SwagArguments,
+)
+from ..runs.layout import MAP_DIR, RUN_CONFIG
 from ..runs.train import train_run
 from ..tasks.loading import find_local_data
-from .config import BenchConfig, TaskGrid
+from .config import BenchConfig, BenchConfigError, BranchSpec, TaskGrid
 from .layout import Layout, clear_unfinished, finished_run, lr_name
 from .results import collect
 
-__all__ = ["UnitRunner"]
+__all__ = ["UnitRunner", "check_branch"]
+
+
+def check_branch(path: Path, spec: BranchSpec) -> None:
+    """Refuse a finished SWAG branch whose recorded training settings are not ``spec``'s."""
+    config = read_json(path / RUN_CONFIG)
+    training, swag = config.get("training", {}), config.get("swag", {})
+    recorded = {"learning_rate": training.get("learning_rate"), "epochs": training.get("num_train_epochs"),
+                "max_rank": swag.get("swag_max_rank"),
+                "optimizer": "sgd" if str(training.get("optim", "")).lower().endswith("sgd") else "adamw"}
+    wanted = {"learning_rate": spec.learning_rate, "epochs": spec.epochs, "max_rank": spec.max_rank,
+              "optimizer": spec.optimizer}
+    differing = [k for k in wanted if recorded[k] is not None and recorded[k] != wanted[k]
+                 and not (k != "optimizer" and float(recorded[k]) == float(wanted[k]))]
+    if differing:
+        found = ", ".join(f"{k} {recorded[k]} instead of {wanted[k]}" for k in differing)
+        raise BenchConfigError(f"{path} was trained with other SWAG settings ({found}); delete it or use another "
+                               "work folder")
 
 
 class UnitRunner:
@@ -84,7 +110,7 @@ class UnitRunner:
         return (
             ModelArguments(model_name_or_path=c.model, scoring=c.scoring, max_length=c.max_length,
                            cloze_length_normalize=task.length_normalize),
-            DataArguments(task=task.name, data_dir=self.data_dir(), train_limit=task.train,
+            DataArguments(task=task.dataset, data_dir=self.data_dir(), train_limit=task.train,
                           validation_limit=task.validation, subset_seed=c.subset_seed),
             LoraArguments(lora_r=c.lora_r, lora_alpha=c.lora_alpha, lora_dropout=c.lora_dropout,
                           lora_target_modules=list(c.lora_target_modules), init_adapter=init_adapter),
@@ -109,16 +135,46 @@ class UnitRunner:
         return self.timed(f"{task.name}/seed{seed}/map", lambda: train_run(*self.arguments(task), swag, training))
 
     def train_swag(self, task: TaskGrid, seed: int, lr: float) -> Path:
-        """A SWAG phase at constant rate ``lr`` from the MAP adapter of (task, seed)."""
+        """The grid's SWAG branch at constant rate ``lr`` from the MAP adapter of (task, seed)."""
         path = self.layout.swag_run(task.name, seed, lr)
+        return self.train_branch(task, seed, self.config.branch(lr), path,
+                                 f"{task.name}/seed{seed}/{lr_name(lr, self.layout.optimizer)}")
+
+    def train_branch(self, task: TaskGrid, seed: int, spec: BranchSpec, path: Path, unit: str) -> Path:
+        """A SWAG phase trained as ``spec`` says, from the MAP adapter of (task, seed), into
+        ``path``; a finished branch with other settings is refused, never reused."""
         if finished_run(path):
+            check_branch(path, spec)
             return path
         map_run = self.train_map(task, seed)
         clear_unfinished(path)
-        c = self.config
-        every = max(1, self.steps_per_epoch(task) // max(1, c.collections_per_epoch))
-        training = self.training_args(path, seed, learning_rate=lr, num_train_epochs=c.swag_epochs,
-                                      lr_scheduler_type="constant", warmup_steps=0, eval_strategy="no")
-        swag = SwagArguments(swag_start_step=0, swag_collect_every_steps=every, swag_max_rank=c.max_rank)
+        every = max(1, self.steps_per_epoch(task) // max(1, spec.collections_per_epoch))
+        optimizer = {"optim": "sgd", "optim_args": f"momentum={spec.momentum}"} if spec.optimizer == "sgd" else {}
+        training = self.training_args(path, seed, learning_rate=spec.learning_rate, num_train_epochs=spec.epochs,
+                                      lr_scheduler_type="constant", warmup_steps=0, eval_strategy="no", **optimizer)
+        swag = SwagArguments(swag_start_step=0, swag_collect_every_steps=every, swag_max_rank=spec.max_rank)
         arguments = self.arguments(task, init_adapter=str(map_run / MAP_DIR))
-        return self.timed(f"{task.name}/seed{seed}/{lr_name(lr)}", lambda: train_run(*arguments, swag, training))
+        return self.timed(unit, lambda: train_run(*arguments, swag, training))
+
+    def train_variational(self, task: TaskGrid, seed: int, method: str) -> Path:
+        """A BLoB or IVON run of (task, seed) from fresh LoRA weights, one validation pass per
+        epoch; its budget is the MAP phase's (epochs, and for BLoB the rate and warm-up) unless
+        the config's ``blob`` / ``ivon`` mapping sets it (IVON: IVON-LoRA's rate 0.03 and no
+        warm-up by default)."""
+        path = self.layout.variational_run(task.name, seed, method)
+        if finished_run(path):
+            return path
+        clear_unfinished(path)
+        c = self.config
+        given = dict(getattr(c, method))
+        budget = {"epochs": c.map_epochs, "learning_rate": c.learning_rate, "warmup_ratio": c.warmup_ratio}
+        if method == "ivon":
+            budget.update(learning_rate=IVON_DEFAULTS["learning_rate"], warmup_ratio=0.0)
+        budget.update({k: given.pop(k) for k in list(budget) if given.get(k) is not None})
+        given = {k: v for k, v in given.items() if k not in budget}
+        training = self.training_args(path, seed, learning_rate=budget["learning_rate"],
+                                      num_train_epochs=budget["epochs"], warmup_steps=budget["warmup_ratio"],
+                                      eval_strategy="epoch")
+        bayes = BayesArguments(bayes_method=method, **{f"{method}_{k}": v for k, v in given.items()})
+        return self.timed(f"{task.name}/seed{seed}/{method}",
+                          lambda: train_run(*self.arguments(task), SwagArguments(), training, bayes))

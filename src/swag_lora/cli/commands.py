@@ -1,4 +1,4 @@
-"""``swag-lora``: train | evaluate | predict | report | demo.
+"""``swag-lora``: train | evaluate | predict | generate | report | demo.
 
 Each command lives in its own module (:mod:`.train`, :mod:`.evaluate`, ...) with a
 ``run(argv) -> int``; they are imported by name when called, so ``swag-lora --help`` starts
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import importlib
+import logging
 import os
 import sys
 import warnings
@@ -28,6 +29,7 @@ COMMANDS = {
     "train": ("swag_lora.cli.train", "fine-tune with LoRA and collect a SWAG posterior (a run directory)"),
     "evaluate": ("swag_lora.cli.evaluate", "evaluate methods of runs on in-distribution and OOD tasks"),
     "predict": ("swag_lora.cli.predict", "answers with their uncertainty for new inputs"),
+    "generate": ("swag_lora.cli.generate", "free-form answers with their uncertainty (ensemble or sampled decoding)"),
     "report": ("swag_lora.cli.report", "markdown report and plots from saved evaluations"),
     "demo": ("swag_lora.cli.demo", "train, evaluate and report on the packaged SmolLM2 and ARC-Easy"),
 }
@@ -48,6 +50,8 @@ def _quiet_library_warnings() -> None:
     """Silence deprecation chatter from libraries that users cannot act on."""
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*is deprecated", category=FutureWarning)
     warnings.filterwarnings("ignore", message=".*pin_memory.*no accelerator is found", category=UserWarning)
+    # bitsandbytes (when installed) logs at import that an optional hub-downloaded CPU kernel is missing
+    logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
 
 
 def _usage() -> str:

@@ -1,5 +1,6 @@
 """``swag-lora demo``: fine-tune the packaged SmolLM2-135M-Instruct on ARC-Easy with LoRA + SWAG,
-compare MAP, SWA and SWAG on a test subset, print the table and write the report.
+compare the base model (zero-shot), MAP, SWA and SWAG on a test subset, print the table and write
+the report (which opens with a reading written from its numbers).
 
 Every choice is a flag, so the same command scales up (``--model``, ``--task``, sizes,
 epochs). The defaults are sized to finish within 15 minutes on 2 CPU cores and use the
@@ -146,7 +147,7 @@ def run_demo(args) -> Path:
     print(f"[demo] trained: {run_dir}", flush=True)
     run = load_run(run_dir)
     spec = EvalSpec(task=args.task, split="test", limit=args.test_limit, data_dir=data_dir)
-    records = evaluate_run(run, spec, ["map", "swa"], SamplingOptions(seed=args.seed))
+    records = evaluate_run(run, spec, ["zero-shot", "map", "swa"], SamplingOptions(seed=args.seed))
     for scale in args.scales:
         records += evaluate_run(run, spec, ["swag"], SamplingOptions(n_samples=args.n_samples, scale=scale,
                                                                      seed=args.seed))

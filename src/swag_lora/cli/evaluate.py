@@ -14,8 +14,9 @@ from pathlib import Path
 from .. import distributed as D
 from ..bayes.fitting import DEFAULT_SCALE_GRID
 from ..bayes.laplace import DEFAULT_PRIOR_GRID, PRIOR_METHODS, LaplaceOptions
-from ..bayes.registry import METHODS
+from ..bayes.registry import METHODS, MethodUnavailableError, unavailable_reason
 from ..bayes.sampling import SamplingOptions
+from ..bayes.tfb import TFB_METRICS, TfbOptions
 from ..errors import UsageError
 from ..evaluation.data import EvalSpec, prepare_data
 from ..evaluation.harness import evaluate_methods, make_context
@@ -23,11 +24,16 @@ from ..evaluation.sample_study import STUDY_FOLDER, run_sample_study, write_samp
 from ..metrics import DEFAULT_ECE_BINS
 from ..report.tables import summary_table
 from ..runs.layout import EVAL_DIR
-from ..runs.load import attach_run, load_run, read_run_config
+from ..runs.load import attach_run, check_run_quantization, load_run, read_run_config
 from ..runs.lock import lock_folder_for, run_lock
 from ..tasks.locate import DataDirs
+from .quantization import add_quantization_flags, requested_quantization
 
-__all__ = ["HelpFormatter", "parser", "run"]
+__all__ = ["DEFAULT_METHODS", "HelpFormatter", "parser", "run"]
+
+# --methods by default, by how the first run was trained
+DEFAULT_METHODS = {"swag": ["map", "swa", "swag"], "blob": ["map", "blob", "blob-mean"], "ivon": ["map", "ivon", "ivon-mean"]}
+_DEFAULTS_TEXT = "; ".join(f"{kind} runs: {' '.join(names)}" for kind, names in DEFAULT_METHODS.items())
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
@@ -43,7 +49,9 @@ def parser() -> argparse.ArgumentParser:
                                        for n, e in METHODS.items()),
     )
     p.add_argument("runs", nargs="+", help="run directories written by `swag-lora train`")
-    p.add_argument("--methods", nargs="+", default=["map", "swa", "swag"], help=f"methods ({', '.join(METHODS)})")
+    p.add_argument("--methods", nargs="+", default=None,
+                   help=f"methods ({', '.join(METHODS)}); default: map and the first run's own posterior "
+                        f"({_DEFAULTS_TEXT})")
     p.add_argument("--tasks", nargs="+", default=None,
                    help="data as TASK[:SPLIT[:LIMIT]] (default: the training task's test split); OOD when the "
                         "task is not the training task")
@@ -64,6 +72,13 @@ def parser() -> argparse.ArgumentParser:
                    help="Laplace prior precision: marginal likelihood or validation NLL over --laplace_prior_grid")
     p.add_argument("--laplace_prior_grid", type=float, nargs="+", default=list(DEFAULT_PRIOR_GRID))
     p.add_argument("--laplace_samples", type=int, default=100, help="logit draws per question of the Laplace predictive")
+    p.add_argument("--tfb_metric", choices=TFB_METRICS, default=TfbOptions.metric,
+                   help="TFB: what may change on the validation split, labelled with MAP's own predictions: the "
+                        "fraction of flipped predictions (accuracy) or the relative NLL change (nll)")
+    p.add_argument("--tfb_tolerance", type=float, default=None,
+                   help="TFB: the largest change allowed (default 0.01 for accuracy, 0.003 for nll)")
+    p.add_argument("--tfb_max_sigma", type=float, default=TfbOptions.max_sigma, help="TFB: upper end of the σ search")
+    p.add_argument("--tfb_iterations", type=int, default=TfbOptions.iterations, help="TFB: bisection steps")
     p.add_argument("--fit_limit", type=int, default=None,
                    help="training questions for the Laplace curvature (default: the run's training split)")
     p.add_argument("--seed", type=int, default=0, help="seed of the posterior samples (fixed across datasets)")
@@ -86,6 +101,7 @@ def parser() -> argparse.ArgumentParser:
                    help="go on (with a warning) when the base model's weights differ from the ones a run recorded")
     p.add_argument("--no_progress", action="store_true", help="no progress bars (a line per method and dataset "
                    "is printed either way)")
+    add_quantization_flags(p)
     return p
 
 
@@ -111,10 +127,16 @@ def _log(line: str) -> None:
 
 def run(argv: list[str]) -> int:
     args = parser().parse_args(argv)
+    configs = {path: read_run_config(path) for path in args.runs}  # a missing or unfinished run stops here
+    if args.methods is None:
+        args.methods = DEFAULT_METHODS[configs[args.runs[0]].trained_with]
     _check(args)
+    for name in args.methods:  # from the run configs, before any model is loaded
+        for path in args.runs:  # single-run methods run on every run, multi-run ones over all
+            reason = unavailable_reason(name, configs[path].trained_with, f"run {path}")
+            if reason is not None:
+                raise MethodUnavailableError(reason)
     device = D.init_from_env()  # under torchrun / accelerate launch: questions split across processes
-    for path in args.runs:
-        read_run_config(path)  # a missing or unfinished run stops here, before anything is created
     with ExitStack() as locks:
         if D.is_main_process():  # every folder results go to: writable, and ours alone, before any work
             for root in _result_roots(args):
@@ -130,8 +152,12 @@ def _result_roots(args) -> list[Path]:
 
 
 def _evaluate(args, device) -> int:
-    host = load_run(args.runs[0], device=device, allow_base_mismatch=args.allow_base_mismatch)
+    quantization = requested_quantization(args)
+    host = load_run(args.runs[0], device=device, allow_base_mismatch=args.allow_base_mismatch,
+                    quantization=quantization)
     runs = [host] + [attach_run(r, host, args.allow_base_mismatch) for r in args.runs[1:]]
+    for run in runs[1:]:
+        check_run_quantization(run.config, quantization, f"run {run.path}")
     train_tasks = {r.config.data.task for r in runs}
     multi = [m for m in args.methods if METHODS[m].multi_run]
     single = [m for m in args.methods if not METHODS[m].multi_run]
@@ -144,6 +170,8 @@ def _evaluate(args, device) -> int:
         progress=not args.no_progress, fit_limit=args.fit_limit,
         laplace=LaplaceOptions(prior=args.laplace_prior, prior_grid=tuple(args.laplace_prior_grid),
                                n_samples=args.laplace_samples),
+        tfb=TfbOptions(metric=args.tfb_metric, tolerance=args.tfb_tolerance, max_sigma=args.tfb_max_sigma,
+                       iterations=args.tfb_iterations),
     )
 
     def specs_for(run):

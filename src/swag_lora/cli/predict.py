@@ -8,14 +8,12 @@ accuracy on validation data, go to standard error (and to ``--summary`` as JSON)
 from __future__ import annotations
 
 import argparse
-import json
-import sys
-from pathlib import Path
 
 from ..bayes.registry import BASE_METHODS
 from ..errors import UsageError
-from ..files import atomic_write, write_json
 from ..prediction.predictor import predict
+from .answers_output import add_output_options, write_answers
+from .quantization import add_quantization_flags, requested_quantization
 
 __all__ = ["describe", "parser", "run"]
 
@@ -30,7 +28,8 @@ def parser() -> argparse.ArgumentParser:
                    help="JSON lines {question, choices, id?} (a custom task's run: its columns, any format it reads); "
                         "- reads JSON lines from standard input")
     p.add_argument("--output", default=None, help="write the JSON lines here instead of standard output")
-    p.add_argument("--method", default="swag", choices=BASE_METHODS)
+    p.add_argument("--method", default=None, choices=BASE_METHODS,
+                   help="default: the run's own posterior (swag, blob or ivon, as it was trained)")
     p.add_argument("--n_samples", type=int, default=10, help="S, posterior samples (swag methods)")
     p.add_argument("--scale", type=float, default=1.0, help="SWAG covariance scale")
     p.add_argument("--seed", type=int, default=0, help="seed of the posterior samples, drawn once per call")
@@ -41,8 +40,8 @@ def parser() -> argparse.ArgumentParser:
                    help="abstain unless the mutual information (nats) is at most this")
     p.add_argument("--validation", default=None,
                    help="labelled data to report the threshold on, TASK[:SPLIT[:LIMIT]] (default: the run's validation split)")
-    p.add_argument("--summary", default=None, help="also write the summary (settings, threshold report) as JSON here")
-    p.add_argument("--no_progress", action="store_true", help="no progress bars")
+    add_output_options(p, "settings, threshold report")
+    add_quantization_flags(p)
     return p
 
 
@@ -99,15 +98,9 @@ def run(argv: list[str]) -> int:
         args.run, args.input, method=args.method, n_samples=args.n_samples, scale=args.scale, seed=args.seed,
         batch_size=args.batch_size, min_confidence=args.min_confidence,
         max_mutual_information=args.max_mutual_information, validation=args.validation,
-        progress=not args.no_progress,
+        progress=not args.no_progress, allow_base_mismatch=args.allow_base_mismatch,
+        quantization=requested_quantization(args),
     )
-    text = "".join(json.dumps(p.to_dict(), ensure_ascii=False) + "\n" for p in result.predictions)
-    if args.output:
-        atomic_write(args.output, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
-    else:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-    if args.summary:
-        write_json(args.summary, result.summary)
-    print(describe(result.summary), file=sys.stderr)
+    write_answers([p.to_dict() for p in result.predictions], args.output, result.summary, args.summary,
+                  describe(result.summary))
     return 0

@@ -1,4 +1,5 @@
-"""``swag-lora train``: fine-tune with LoRA and collect a SWAG posterior; writes a run directory.
+"""``swag-lora train``: fine-tune with LoRA and collect a SWAG posterior (or train BLoB or IVON,
+``--bayes_method``); writes a run directory.
 
 Flags are parsed with ``transformers.HfArgumentParser`` over the model, data, LoRA and SWAG
 arguments and the full ``TrainingArguments``, so every Trainer flag works; a YAML or JSON file
@@ -12,6 +13,7 @@ from transformers import HfArgumentParser, TrainingArguments
 from ..errors import UsageError
 from ..runs.arguments import (
     TRAINING_DEFAULTS,
+    BayesArguments,
     DataArguments,
     LoraArguments,
     ModelArguments,
@@ -27,9 +29,10 @@ __all__ = ["parser", "run"]
 
 def parser() -> HfArgumentParser:
     p = HfArgumentParser(
-        (ModelArguments, DataArguments, LoraArguments, SwagArguments, RunArguments, TrainingArguments),
+        (ModelArguments, DataArguments, LoraArguments, SwagArguments, BayesArguments, RunArguments, TrainingArguments),
         prog="swag-lora train",
-        description="Fine-tune with LoRA and collect a SWAG posterior; writes a run directory (--output_dir).",
+        description="Fine-tune with LoRA and collect a SWAG posterior (or train BLoB or IVON: --bayes_method); "
+                    "writes a run directory (--output_dir).",
     )
     p.set_defaults(**TRAINING_DEFAULTS)
     return p
@@ -51,13 +54,13 @@ def _expand_config_files(argv: list[str]) -> list[str]:
 def run(argv: list[str]) -> int:
     argv = _expand_config_files(argv)
     try:
-        model_args, data_args, lora_args, swag_args, run_args, training_args = parser().parse_args_into_dataclasses(
-            argv)
+        model_args, data_args, lora_args, swag_args, bayes_args, run_args, training_args = \
+            parser().parse_args_into_dataclasses(argv)
     except ValueError as err:  # TrainingArguments' own validation
         raise UsageError(str(err)) from err
     if training_args.remove_unused_columns:
         training_args.remove_unused_columns = False  # batches carry fields the model's signature does not name
     # --resume_from_checkpoint true: SwagTrainer.train picks the newest *complete* checkpoint
-    run_dir = train_run(model_args, data_args, lora_args, swag_args, training_args, run_args)
+    run_dir = train_run(model_args, data_args, lora_args, swag_args, training_args, bayes_args, run_args)
     print(f"run written to {run_dir}")
     return 0

@@ -104,7 +104,7 @@ def encode_for_run(run, rows, task: str, split: str, ood: bool = False) -> EvalD
     """Encode ``rows`` for ``run``'s scoring mode, with :func:`choice_slots` slots."""
     cfg = run.config
     n_slots = choice_slots(cfg, max(len(r.choices) for r in rows), task)
-    features = encode_rows(rows, run.tokenizer, cfg.scoring, cfg.model.max_length)
+    features = encode_rows(rows, run.tokenizer, cfg.scoring, cfg.model.max_length, cloze_prompt=cfg.model.cloze_prompt)
     for feature, row in zip(features, rows):
         feature["id"] = row.id
     collator = MultipleChoiceCollator(run.tokenizer.pad_token_id, n_slots)
@@ -113,7 +113,9 @@ def encode_for_run(run, rows, task: str, split: str, ood: bool = False) -> EvalD
 
 def prepare_data(run, spec: EvalSpec) -> EvalData:
     """Load and encode ``spec`` (a run's own custom task is re-created from its record); OOD
-    when the spec says so or its task is not the training task."""
+    when the spec says so or its task is not the training task. A generation run is refused
+    (:class:`~swag_lora.runs.config.RunError`): it writes answers, it does not score choices."""
+    run.config.require_objective("multiple-choice", run.path, "swag-lora evaluate")
     rows = spec.load(run.config)
     task = getattr(rows, "task", spec.task)
     ood = spec.ood if spec.ood is not None else task != run.config.training_task

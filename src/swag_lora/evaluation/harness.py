@@ -21,7 +21,7 @@ from .. import distributed as D
 from .. import metrics as M
 from ..bayes.fitting import temperature_scaled
 from ..bayes.predictive import evaluate_predictive, summarise_predictive
-from ..bayes.registry import METHODS, MethodContext, build_method, predictive_label
+from ..bayes.registry import METHODS, MethodContext, build_method, check_available, predictive_label
 from ..bayes.sampling import SamplingOptions
 from ..bayes.temperature import Tempered
 from ..errors import InvalidSettingError
@@ -104,6 +104,7 @@ def evaluate_methods(
     unknown = [n for n in names if n not in METHODS]
     if unknown:
         raise InvalidSettingError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
+    check_available(names, ctx.runs)  # before any method is built or written
     output_root = Path(output_root)
     with run_lock(lock_folder_for(output_root), "swag-lora evaluate") if D.is_main_process() else nullcontext():
         return _evaluate_methods(ctx, datas, names, output_root, ece_bins, temperature, log)
@@ -120,8 +121,12 @@ def _evaluate_methods(ctx, datas, names, output_root: Path, ece_bins, temperatur
         for name, method, build_seconds in built:
             started = time.time()
             inner = method.inner if isinstance(method, Tempered) else None
+            fitted_on = getattr(method, "validation_log_probs", None)
             if inner is not None and id(inner) in computed:
                 log_probs = computed[id(inner)]
+                summary = summarise_predictive(method, log_probs, data.labels, ece_bins)
+            elif fitted_on is not None and _is_validation_split(ctx, data):
+                log_probs = fitted_on  # computed when the method was fitted on this very split
                 summary = summarise_predictive(method, log_probs, data.labels, ece_bins)
             else:
                 log_probs, summary = evaluate_predictive(ctx.run.model, data.features, data.collator, method,
@@ -145,6 +150,13 @@ def _evaluate_methods(ctx, datas, names, output_root: Path, ece_bins, temperatur
             records.append(record)
     D.barrier()
     return records
+
+
+def _is_validation_split(ctx, data: EvalData) -> bool:
+    """Whether ``data`` holds the same questions, in order, as the split fitted methods use."""
+    if data.split != "validation" or data.ood or ctx.validation is None:
+        return False
+    return data.ids == ctx.validation_data().ids
 
 
 def _record(ctx, data: EvalData, name: str, label: str, summary: dict, seconds: float, multi_run: bool) -> dict:
@@ -179,6 +191,7 @@ def evaluate_run(
     output_root: str | os.PathLike | None = None,
     progress: bool = True,
     temperature: bool = False,
+    log=None,
     **options,
 ) -> list[dict]:
     """Evaluate ``methods`` of one run on one dataset or several; write and return one
@@ -189,11 +202,11 @@ def evaluate_run(
     ``output_root/TASK/SPLIT/METHOD/`` (default ``RUN/eval``). ``options`` are further
     :class:`~swag_lora.bayes.registry.MethodContext` fields (``dropout``, ``scale_grid``,
     ``laplace``) and ``fit_limit``; ``temperature`` also writes every method with a fitted
-    temperature on top.
+    temperature on top; ``log`` gets a line per method and dataset.
     """
     specs = spec if isinstance(spec, list) else [spec]
     ctx = make_context([run], sampling=sampling or SamplingOptions(), batch_size=batch_size, progress=progress,
                        **options)
     datas = [prepare_data(run, s) for s in specs]
     output_root = Path(output_root) if output_root is not None else run.path / EVAL_DIR
-    return evaluate_methods(ctx, datas, methods, output_root, ece_bins=ece_bins, temperature=temperature)
+    return evaluate_methods(ctx, datas, methods, output_root, ece_bins=ece_bins, temperature=temperature, log=log)

@@ -17,12 +17,23 @@ from collections.abc import Iterable, Sequence
 import torch
 
 from ..errors import InvalidSettingError
-from ..tasks import Row, encode_prompt, format_cloze, format_letter
+from ..tasks import Row, cloze_template, encode_prompt, format_cloze, format_letter
 
-__all__ = ["SCORING_MODES", "MultipleChoiceCollator", "encode_rows", "letter_token_ids", "pack_cloze",
-           "special_prefix"]
+__all__ = ["CLOZE_NORMALIZATIONS", "SCORING_MODES", "MultipleChoiceCollator", "choice_text_lengths", "encode_rows",
+           "letter_token_ids", "pack_cloze", "pad_sequences", "special_prefix"]
 
 SCORING_MODES = ("cloze", "letter")
+# What a cloze choice's summed log-probability is divided by: nothing, its number of tokens, or
+# its text's characters or UTF-8 bytes (lm-evaluation-harness's acc_norm and acc_bytes).
+CLOZE_NORMALIZATIONS = ("none", "tokens", "chars", "bytes")
+
+
+def choice_text_lengths(continuation: str) -> tuple[int, int]:
+    """(characters, UTF-8 bytes) of a cloze continuation's text without the whitespace that joins
+    it to its context: for ``" {choice}"`` the length of the choice's text, which is what
+    lm-evaluation-harness divides by for ``acc_norm`` (characters) and ``acc_bytes`` (bytes)."""
+    text = continuation.lstrip()
+    return len(text), len(text.encode("utf-8"))
 
 
 def special_prefix(tokenizer) -> list[int]:
@@ -52,19 +63,23 @@ def encode_rows(
     mode: str = "cloze",
     max_length: int | None = None,
     add_period: bool | None = None,
+    cloze_prompt: str = "question",
 ) -> list[dict]:
     """Token ids of every row for ``mode`` ("cloze" or "letter").
 
     With ``max_length``, a prompt that is too long loses tokens from its question/passage
     only; in cloze mode the budget for the context leaves room for the longest choice.
+    ``cloze_prompt`` names the cloze template (:data:`~swag_lora.tasks.prompts.CLOZE_PROMPTS`);
+    cloze features also hold each choice's text length (:func:`choice_text_lengths`).
     """
     if mode not in SCORING_MODES:
         raise InvalidSettingError(f"unknown scoring mode {mode!r}; choose one of {SCORING_MODES}")
+    template = cloze_template(cloze_prompt)
     prefix = special_prefix(tokenizer)
     encoded = []
     for row in rows:
         if mode == "cloze":
-            prompt = format_cloze(row)
+            prompt = format_cloze(row, template=template)
             continuations = [tokenizer(c, add_special_tokens=False)["input_ids"] for c in prompt.continuations]
             if any(len(c) == 0 for c in continuations):
                 raise InvalidSettingError(f"row {row.id!r}: a choice tokenises to no tokens")
@@ -74,11 +89,14 @@ def encode_rows(
                 if budget <= 0:
                     raise InvalidSettingError(f"row {row.id!r}: max_length={max_length} leaves no room for the question")
             contexts = [prefix + encode_prompt(tokenizer, ctx, budget) for ctx in prompt.contexts]
+            chars, n_bytes = zip(*map(choice_text_lengths, prompt.continuations))
             encoded.append(
                 {
                     "contexts": contexts,
                     "continuations": continuations,
                     "context_index": list(prompt.context_index),
+                    "choice_chars": list(chars),
+                    "choice_bytes": list(n_bytes),
                     "label": row.label,
                     "n_choices": len(row.choices),
                 }
@@ -96,7 +114,8 @@ def encode_rows(
     return encoded
 
 
-def _pad(seqs: Sequence[Sequence[int]], pad_id: int, left: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+def pad_sequences(seqs: Sequence[Sequence[int]], pad_id: int, left: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """``[B, W]`` ids and attention mask of sequences padded on the right (or the left)."""
     width = max(len(s) for s in seqs)
     ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(seqs), width), dtype=torch.long)
@@ -133,7 +152,7 @@ class MultipleChoiceCollator:
             < torch.tensor([f["n_choices"] for f in features])[:, None],
         }
         if "input_ids" in features[0]:
-            ids, mask = _pad([f["input_ids"] for f in features], self.pad_token_id, self.padding_side == "left")
+            ids, mask = pad_sequences([f["input_ids"] for f in features], self.pad_token_id, self.padding_side == "left")
             batch.update(input_ids=ids, attention_mask=mask)
             return batch
         batch.update(pack_cloze(features, self.pad_token_id))
@@ -152,7 +171,8 @@ def pack_cloze(features: Sequence[dict], pad_token_id: int) -> dict[str, torch.T
 
     ``target_*`` list every choice token once: the row and position of the hidden state that
     predicts it (the context's last token for a choice's first token), its id, and the flat
-    choice it belongs to; ``choice_question``/``choice_slot`` place each flat choice.
+    choice it belongs to; ``choice_question``/``choice_slot`` place each flat choice, and
+    ``choice_chars``/``choice_bytes`` give its text length (when every feature has them).
     """
     rows = []
     target_row, target_pos, target_ids, target_choice, choice_question, choice_slot = [], [], [], [], [], []
@@ -202,5 +222,8 @@ def pack_cloze(features: Sequence[dict], pad_token_id: int) -> dict[str, torch.T
         choice_question=as_long(choice_question),
         choice_slot=as_long(choice_slot),
     )
+    for key in ("choice_chars", "choice_bytes"):
+        if all(key in f for f in features):
+            out[key] = as_long([n for f in features for n in f[key]])
     return out
 

@@ -16,6 +16,7 @@ import warnings
 import torch
 
 from ..errors import SwagLoraError
+from .quantization import loaded_quantization
 
 __all__ = ["FINGERPRINT_KEYS", "SAMPLE", "BaseModelMismatchError", "base_model_fingerprint", "check_same_base",
            "sample_indices", "weights_digest"]
@@ -68,16 +69,17 @@ def weights_digest(base: torch.nn.Module) -> str | None:
 
 
 def base_model_fingerprint(model) -> dict:
-    """What identifies the frozen base model: its architecture (from its config), its name and
-    the digest of its weights. ``model`` may be a
-    :class:`~swag_lora.lm.multiple_choice.MultipleChoiceLM`, a PEFT model or a plain
-    ``PreTrainedModel`` (wrapped by DDP or not)."""
+    """What identifies the frozen base model: its architecture (from its config), its name, the
+    digest of its weights, and how its weights were quantised when loaded (for the record).
+    ``model`` may be a :class:`~swag_lora.lm.multiple_choice.MultipleChoiceLM`, a PEFT model or
+    a plain ``PreTrainedModel`` (wrapped by DDP or not)."""
     base = _base_of(model)
     config = base.config
     text = config.get_text_config() if hasattr(config, "get_text_config") else config
     fingerprint = {key: getattr(text, key, None) for key in FINGERPRINT_KEYS}
     fingerprint["name_or_path"] = getattr(config, "_name_or_path", None)
     fingerprint["weights_sha256"] = weights_digest(base)
+    fingerprint["quantization"] = loaded_quantization(config).describe()
     return fingerprint
 
 

@@ -14,11 +14,14 @@ from peft import LoraConfig, TaskType, get_peft_model
 from torch import nn
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from .. import distributed as D
 from ..errors import InvalidSettingError, SwagLoraError
 from .gguf import converted_gguf
+from .quantization import Quantization, keep_4bit_layers_differentiable
 from .smollm2 import SMOLLM2_ALIAS, smollm2_path
 
-__all__ = ["DEFAULT_LORA", "LoraSettings", "ModelNotFoundError", "apply_lora", "load_causal_lm", "resolve_model_path"]
+__all__ = ["DEFAULT_LORA", "LoraSettings", "ModelNotFoundError", "apply_lora", "base_causal_lm", "load_causal_lm",
+           "resolve_model_path"]
 
 
 class ModelNotFoundError(SwagLoraError, OSError):
@@ -60,8 +63,11 @@ def resolve_model_path(name_or_path: str, gguf_file: str | None = None) -> str:
     return name_or_path
 
 
-def load_causal_lm(name_or_path: str, dtype: torch.dtype | str | None = None, **kwargs):
-    """``AutoModelForCausalLM`` and its tokenizer, by hub name or local folder.
+def load_causal_lm(name_or_path: str, dtype: torch.dtype | str | None = None,
+                   quantization: Quantization | None = None, **kwargs):
+    """``AutoModelForCausalLM`` and its tokenizer, by hub name or local folder; with an enabled
+    ``quantization`` its linear layers are loaded quantised (QLoRA's frozen base), on this
+    process's GPU when there is one.
 
     The tokenizer gets a pad token (its EOS) if it has none; padding positions are found
     from the attention mask, never from the pad id.
@@ -73,6 +79,10 @@ def load_causal_lm(name_or_path: str, dtype: torch.dtype | str | None = None, **
     model_kwargs = dict(kwargs)
     if dtype is not None:
         model_kwargs["dtype"] = dtype
+    if quantization is not None and quantization.enabled:
+        model_kwargs["quantization_config"] = quantization.to_config()
+        if torch.cuda.is_available():  # quantised weights are placed at load time, not moved later
+            model_kwargs.setdefault("device_map", {"": D.local_rank()})
     try:
         tokenizer = AutoTokenizer.from_pretrained(name_or_path, **{k: v for k, v in kwargs.items() if k == "gguf_file"})
         model = AutoModelForCausalLM.from_pretrained(name_or_path, **model_kwargs)
@@ -81,6 +91,8 @@ def load_causal_lm(name_or_path: str, dtype: torch.dtype | str | None = None, **
         raise ModelNotFoundError(f"cannot load model {name_or_path!r}: {reason}") from err
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
+    if quantization is not None and quantization.bits == 4:
+        keep_4bit_layers_differentiable(model)
     return model, tokenizer
 
 
@@ -91,3 +103,8 @@ def apply_lora(model: nn.Module, settings: LoraSettings | None = None):
         return get_peft_model(model, settings.to_peft())
     except ValueError as err:  # e.g. target modules the model does not have
         raise InvalidSettingError(f"LoRA settings do not fit the model: {' '.join(str(err).split())}") from err
+
+
+def base_causal_lm(lm: nn.Module) -> nn.Module:
+    """The causal LM inside a PEFT model (the model itself when it is not one)."""
+    return lm.get_base_model() if hasattr(lm, "get_base_model") else lm

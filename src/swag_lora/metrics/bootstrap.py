@@ -11,18 +11,41 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .scores import accuracy, brier_score, expected_calibration_error, negative_log_likelihood
+from .misclassification import error_detection_auroc
+from .scores import (
+    accuracy,
+    brier_score,
+    expected_calibration_error,
+    negative_log_likelihood,
+    predictive_entropy,
+)
+from .selective import aurc
 
-__all__ = ["METRIC_FUNCTIONS", "paired_bootstrap"]
+__all__ = ["METRIC_FUNCTIONS", "NEEDS_MI", "paired_bootstrap"]
 
 MetricFn = Callable[[np.ndarray, np.ndarray], float]
+
+def _correct(p: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return p.argmax(axis=1) == y
+
+
+def _nan(value):
+    return np.nan if value is None else value
+
 
 METRIC_FUNCTIONS: dict[str, MetricFn] = {
     "acc": accuracy,
     "nll": lambda p, y: negative_log_likelihood(np.log(np.clip(p, 1e-300, None)), y),
     "ece": expected_calibration_error,
     "brier": brier_score,
+    "aurc": lambda p, y: aurc(p.max(axis=1), _correct(p, y)),
+    "auroc_err_confidence": lambda p, y: _nan(error_detection_auroc(-p.max(axis=1), _correct(p, y))),
+    "auroc_err_entropy": lambda p, y: _nan(error_detection_auroc(predictive_entropy(p, np.maximum((p > 0).sum(1), 2)),
+                                                                 _correct(p, y))),
+    # the last column holds the per-question mutual information (see NEEDS_MI)
+    "auroc_err_mi": lambda x, y: _nan(error_detection_auroc(x[:, -1], _correct(x[:, :-1], y))),
 }
+NEEDS_MI = ("auroc_err_mi",)  # metrics whose predictives carry the mutual information as a last column
 
 
 def paired_bootstrap(
@@ -60,5 +83,5 @@ def paired_bootstrap(
     rng = np.random.default_rng(seed)
     reps = np.array([diff(rng.integers(0, n, size=n)) for _ in range(n_boot)])
     tail = (1 - confidence) / 2
-    lo, hi = np.quantile(reps, [tail, 1 - tail])
+    lo, hi = np.nanquantile(reps, [tail, 1 - tail])  # NaN: a resample where a metric is undefined
     return {"diff": point, "lo": float(lo), "hi": float(hi), "n_boot": n_boot, "confidence": confidence}

@@ -1,6 +1,6 @@
 """Scalar metrics of an averaged predictive p̄ (numpy only): accuracy, NLL, Brier, ECE/MCE
 and the reliability table behind them, predictive and expected entropy, mutual information,
-and :func:`summarise`, which computes all of them from one evaluation's members.
+(:mod:`.summary` computes all of them from one evaluation's members).
 
 * A temperature changes every metric of p̄ (accuracy only through ties); the members' own
   disagreement (expected entropy, mutual information) is reported untempered.
@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .averaging import as_float64, average_log_probs, check_labels, num_choices, predictive_log_probs
-from .selective import aurc
+from .averaging import as_float64, average_log_probs, check_labels
 
 __all__ = [
     "DEFAULT_ECE_BINS",
@@ -28,7 +27,6 @@ __all__ = [
     "negative_log_likelihood",
     "predictive_entropy",
     "reliability",
-    "summarise",
 ]
 
 DEFAULT_ECE_BINS = 15
@@ -128,27 +126,3 @@ def mutual_information(member_log_probs, n_choices=None) -> np.ndarray:
     p_bar = np.exp(average_log_probs(lp))
     mi = predictive_entropy(p_bar, n_choices) - expected_entropy(lp, n_choices)
     return np.maximum(mi, 0.0)
-
-
-def summarise(member_log_probs, labels, n_bins: int = DEFAULT_ECE_BINS, temperature: float = 1.0) -> dict[str, float]:
-    """Every scalar metric of one evaluation, from one averaged predictive p̄ (tempered by
-    ``temperature``; expected entropy and mutual information are the members' own)."""
-    lp = as_float64(member_log_probs)
-    log_p_bar = predictive_log_probs(lp, temperature)
-    p_bar = np.exp(log_p_bar)
-    n_c = num_choices(lp)
-    return {
-        "n_examples": int(lp.shape[0]),
-        "n_members": int(lp.shape[1]),
-        "ece_bins": int(n_bins),
-        "temperature": float(temperature),
-        "acc": accuracy(p_bar, labels),
-        "nll": negative_log_likelihood(log_p_bar, labels),
-        "ece": expected_calibration_error(p_bar, labels, n_bins),
-        "mce": maximum_calibration_error(p_bar, labels, n_bins),
-        "brier": brier_score(p_bar, labels),
-        "entropy": float(predictive_entropy(p_bar, n_c).mean()),
-        "expected_entropy": float(expected_entropy(lp, n_c).mean()),
-        "mutual_information": float(mutual_information(lp, n_c).mean()),
-        "aurc": aurc(p_bar.max(axis=1), p_bar.argmax(axis=1) == check_labels(labels, lp.shape[0])),
-    }

@@ -28,6 +28,7 @@ __all__ = [
     "aurc",
     "coverage_thresholds",
     "excess_aurc",
+    "expected_prefix_sums",
     "oracle_aurc",
     "random_aurc",
     "risk_coverage_curve",
@@ -51,6 +52,28 @@ def _arrays(scores, correct) -> tuple[np.ndarray, np.ndarray]:
     return s, c
 
 
+def expected_prefix_sums(scores, values) -> np.ndarray:
+    """Sums of ``values`` over the k highest ``scores``, for k = 1..N.
+
+    Within a group of tied scores the values are spread evenly (their expectation under a
+    random order of the group), so the result is the same for any order of the input.
+    """
+    s = np.asarray(scores, dtype=np.float64).reshape(-1)
+    v = np.asarray(values, dtype=np.float64).reshape(-1)
+    n = s.size
+    order = np.argsort(-s, kind="mergesort")
+    s_sorted, v_sorted = s[order], v[order]
+    # group boundaries of tied scores: [starts[g], ends[g])
+    new_group = np.r_[True, s_sorted[1:] != s_sorted[:-1]]
+    starts = np.flatnonzero(new_group)
+    ends = np.r_[starts[1:], n]
+    before = np.r_[0.0, np.cumsum(v_sorted)][starts]
+    group_sums = np.add.reduceat(v_sorted, starts)
+    g = np.cumsum(new_group) - 1
+    k = np.arange(1, n + 1, dtype=np.float64)
+    return before[g] + (k - starts[g]) * group_sums[g] / (ends - starts)[g]
+
+
 def risk_coverage_curve(scores, correct) -> tuple[np.ndarray, np.ndarray]:
     """Coverage k/N and risk errors(k)/k for k = 1..N, answering the highest scores first.
 
@@ -58,21 +81,8 @@ def risk_coverage_curve(scores, correct) -> tuple[np.ndarray, np.ndarray]:
     random order), so the result is the same for any order of the input.
     """
     s, c = _arrays(scores, correct)
-    n = s.size
-    order = np.argsort(-s, kind="mergesort")
-    s_sorted, wrong = s[order], (~c[order]).astype(np.float64)
-    # group boundaries of tied scores: [starts[g], ends[g])
-    new_group = np.r_[True, s_sorted[1:] != s_sorted[:-1]]
-    starts = np.flatnonzero(new_group)
-    ends = np.r_[starts[1:], n]
-    errors_before = np.r_[0.0, np.cumsum(wrong)][starts]
-    group_errors = np.add.reduceat(wrong, starts)
-    group_of = np.cumsum(new_group) - 1
-    k = np.arange(1, n + 1, dtype=np.float64)
-    g = group_of
-    size = (ends - starts)[g]
-    errors = errors_before[g] + (k - starts[g]) * group_errors[g] / size
-    return k / n, errors / k
+    k = np.arange(1, s.size + 1, dtype=np.float64)
+    return k / s.size, expected_prefix_sums(s, ~c) / k
 
 
 def aurc(scores, correct) -> float:

@@ -14,22 +14,17 @@ Rows whose input carries no answer have label −1. A bad record raises
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
-from pathlib import Path
 
-from ..errors import InvalidSettingError
 from ..runs.config import RunConfig
 from ..tasks import ColumnMapping, CustomTask, DataFormatError, Row, get_task
 from ..tasks.columns import cell_text
-from ..tasks.custom import DATA_SUFFIXES, file_items
+from ..tasks.custom import STDIN, input_records
 from ..tasks.errors import Where
-from ..tasks.readers import jsonl_records
 
 __all__ = ["STDIN", "input_format", "read_inputs", "rows_from_records"]
 
-STDIN = "-"
 _STYLES = {"winogrande": "fill-blank", "boolq": "passage"}
 
 
@@ -80,16 +75,5 @@ def _row(mapping: ColumnMapping, meta: dict, record, where: Where, index: int) -
 
 def read_inputs(source: str | os.PathLike, run_config: RunConfig, stdin=None) -> list[Row]:
     """Rows from a file (by its extension) or, for ``"-"``, JSON lines on standard input."""
-    if str(source) == STDIN:
-        stream = stdin if stdin is not None else sys.stdin.buffer
-        data = stream.read()
-        if isinstance(data, str):
-            data = data.encode("utf-8")
-        return rows_from_records(jsonl_records(data, "<stdin>"), run_config, "<stdin>")
-    path = Path(source).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(f"input file not found: {path}")
-    if path.suffix.lower() not in DATA_SUFFIXES:
-        raise InvalidSettingError(f"input {path}: no reader for {path.suffix or 'files without an extension'}; "
-                         f"use {', '.join(DATA_SUFFIXES)} or - for JSON lines on standard input")
-    return rows_from_records(((where, record) for where, record, _ in file_items([str(path)])), run_config, str(path))
+    items, name = input_records(source, stdin)
+    return rows_from_records(items, run_config, name)

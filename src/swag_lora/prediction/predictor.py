@@ -29,7 +29,7 @@ from ..errors import InvalidSettingError
 from ..evaluation.data import EvalSpec, encode_for_run
 from ..metrics.selective import answered, aurc, coverage_thresholds, selective_outcome
 from ..runs.config import RunError
-from ..runs.load import LoadedRun, load_run
+from ..runs.load import LoadedRun, check_run_quantization, load_run
 from ..runs.provenance import provenance
 from ..tasks import DataDirs, Row
 from .inputs import read_inputs, rows_from_records
@@ -91,17 +91,25 @@ class Predictor:
     def __init__(
         self,
         run: LoadedRun | str | os.PathLike,
-        method: str = "swag",
+        method: str | None = None,
         n_samples: int = 10,
         scale: float = 1.0,
         seed: int = 0,
         batch_size: int = 16,
         progress: bool = False,
+        allow_base_mismatch: bool = False,
+        quantization: dict | None = None,
     ) -> None:
         if batch_size < 1:
             raise InvalidSettingError(f"batch_size must be at least 1, got {batch_size}")
         sampling = SamplingOptions(n_samples=n_samples, scale=scale, seed=seed)
-        self.run = run if isinstance(run, LoadedRun) else load_run(run)
+        if isinstance(run, LoadedRun):
+            check_run_quantization(run.config, quantization, f"run {run.path}")
+            self.run = run
+        else:
+            self.run = load_run(run, allow_base_mismatch=allow_base_mismatch, quantization=quantization)
+        self.run.config.require_objective("multiple-choice", self.run.path, "swag-lora predict")
+        method = method or self.run.trained_with  # swag, blob or ivon: the run's own posterior
         self.method = build_method(method, MethodContext([self.run], sampling=sampling, batch_size=batch_size))
         self.batch_size = batch_size
         self.progress = progress
@@ -215,7 +223,7 @@ def predict(
     run: LoadedRun | str | os.PathLike,
     inputs: Iterable | str | os.PathLike,
     *,
-    method: str = "swag",
+    method: str | None = None,
     n_samples: int = 10,
     scale: float = 1.0,
     seed: int = 0,
@@ -224,13 +232,17 @@ def predict(
     max_mutual_information: float | None = None,
     validation=None,
     progress: bool = False,
+    allow_base_mismatch: bool = False,
+    quantization: dict | None = None,
 ) -> PredictResult:
     """Predictions for ``inputs`` (a path, ``"-"`` for standard input, rows or records) with one
     set of posterior members drawn for the call; what ``swag-lora predict`` does.
 
     With a threshold, the summary's ``threshold`` entry reports it on ``validation`` (rows or a
-    ``TASK[:SPLIT[:LIMIT]]`` spec; default: the run's validation split)."""
-    predictor = Predictor(run, method, n_samples, scale, seed, batch_size, progress)
+    ``TASK[:SPLIT[:LIMIT]]`` spec; default: the run's validation split). ``quantization``: the
+    base-model quantisation expected (:func:`~swag_lora.runs.load.check_run_quantization`)."""
+    predictor = Predictor(run, method, n_samples, scale, seed, batch_size, progress, allow_base_mismatch,
+                          quantization)
     predictions = predictor.predict(inputs, min_confidence, max_mutual_information)
     summary = {
         "run": str(predictor.run.path),

@@ -38,13 +38,24 @@ def save_figure(fig, path: Path, dpi: int = 110) -> Path:
 
 def draw_reliability(ax, probs, labels, n_bins: int = M.DEFAULT_ECE_BINS, mark_confidence: bool = False,
                      label_size: float | None = None) -> float:
-    """Draw one reliability diagram on ``ax`` (accuracy bars per confidence bin, the
-    diagonal; with ``mark_confidence`` a dot at each bin's mean confidence); returns the ECE."""
+    """Draw one reliability diagram on ``ax``: accuracy bars per confidence bin (shaded by how
+    many questions the bin holds, a bin's count printed on its bar), the diagonal, and the
+    histogram of the questions' confidences along the bottom (grey, right-hand scale); with
+    ``mark_confidence`` a dot at each bin's mean confidence. Returns the ECE."""
     rel = M.reliability(probs, labels, n_bins)
     centers = (rel["edges"][:-1] + rel["edges"][1:]) / 2
     filled = rel["count"] > 0
-    ax.bar(centers[filled], rel["accuracy"][filled], width=1 / n_bins, edgecolor="black", alpha=0.7,
-           label="accuracy")
+    counts = rel["count"][filled]
+    shade = 0.25 + 0.6 * np.sqrt(counts / counts.max()) if counts.size else counts
+    bars = ax.bar(centers[filled], rel["accuracy"][filled], width=1 / n_bins, edgecolor="black", label="accuracy")
+    for bar, alpha, count in zip(bars, shade, counts):
+        bar.set_alpha(float(alpha))
+        ax.annotate(f"{int(count)}", (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center",
+                    va="bottom", fontsize=5.5, color="0.25")
+    hist = ax.twinx()
+    hist.bar(centers, rel["count"], width=1 / n_bins, color="0.6", alpha=0.45)
+    hist.set_ylim(0, max(rel["count"].max(), 1) * 4)  # the histogram fills the bottom quarter
+    hist.set_yticks([])
     if mark_confidence:
         ax.plot(rel["confidence"][filled], rel["accuracy"][filled], "o", ms=3, color="C3")
     ax.plot([0, 1], [0, 1], "k--", lw=1)
@@ -85,12 +96,16 @@ def plot_metric_bars(records, out_dir: Path) -> list[Path]:
         fig, axes = plt.subplots(1, 3, figsize=(4 + 1.1 * len(names) * 1.5, 3.4))
         for ax, key in zip(axes, ("acc", "nll", "ece")):
             means = [np.mean([r[key] for r in recs]) for _, recs in entries]
-            stds = [np.std([r[key] for r in recs], ddof=1) if len(recs) > 1 else 0 for _, recs in entries]
-            ax.bar(range(len(names)), means, yerr=stds, capsize=3, color="tab:blue", alpha=0.8)
+            several = all(len(recs) > 1 for _, recs in entries)  # error bars only where there is a spread
+            stds = [np.std([r[key] for r in recs], ddof=1) for _, recs in entries] if several else None
+            ax.bar(range(len(names)), means, yerr=stds, capsize=3 if several else 0, color="tab:blue", alpha=0.8)
             ax.set_xticks(range(len(names)))
             ax.set_xticklabels(names, rotation=45, ha="right", fontsize=8)
-            ax.set_title(key.upper() if key != "acc" else "accuracy")
-        fig.suptitle(f"{task} / {split}", fontsize=10)
+            better = "higher is better" if key == "acc" else "lower is better"
+            ax.set_title(f"{'accuracy' if key == 'acc' else key.upper()} ({better})", fontsize=9)
+        runs = sorted({len(recs) for _, recs in entries})
+        spread = " (mean ± std over runs)" if runs != [1] else " (one run each)"
+        fig.suptitle(f"{task} / {split}{spread}", fontsize=10)
         written.append(save_figure(fig, out_dir / f"metrics_{task}_{split}.png"))
     return written
 

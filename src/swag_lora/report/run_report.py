@@ -13,6 +13,7 @@ from pathlib import Path
 from ..evaluation.sample_study import STUDY_FILE
 from ..files import read_json, write_text
 from .plots import plot_metric_bars, plot_ood_roc, plot_reliability, plot_sample_studies
+from .reading import reading
 from .records import find_records, ood_records
 from .selective import SECTION_TEXT, plot_risk_coverage, selective_table
 from .tables import ood_table, sample_study_table, summary_table
@@ -45,8 +46,9 @@ def write_report(paths, out_dir: str | os.PathLike, title: str = "swag-lora repo
     runs = sorted({r["run"] for r in records})
     lines = [f"# {title}", "", f"{len(records)} evaluations from {len(runs)} run(s): " + ", ".join(f"`{r}`" for r in runs),
              "", "Metrics come from the Bayesian model average p̄ (log-mean-exp over the method's members);",
-             "mean ± std (sample std) over runs where several runs are given.", "", "## Results", "",
-             summary_table(records)]
+             "mean ± std (sample std) over runs where several runs are given.", "",
+             "## Reading", "", "Written from the numbers below (the tables hold every figure).", "",
+             reading(records), "", "## Results", "", summary_table(records)]
     if ood:
         lines += ["## Out-of-distribution detection", "",
                   "OOD is the positive class; the score is the normalised predictive entropy or the mutual information "

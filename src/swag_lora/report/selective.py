@@ -19,17 +19,19 @@ __all__ = ["COVERAGES", "SECTION_TEXT", "plot_risk_coverage", "selective_entry",
 COVERAGES = (0.8, 0.5)
 
 
-def _outcomes(log_probs, labels) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    p_bar = np.exp(M.average_log_probs(log_probs))
+def _outcomes(record) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Confidence, mutual information and correctness of each question from the record's own
+    p̄ (its temperature applied, as in its metrics.json), and the member log-probabilities."""
+    log_probs, labels = load_arrays(record)
+    p_bar = np.exp(M.predictive_log_probs(log_probs, record.get("temperature", 1.0)))
     correct = p_bar.argmax(axis=1) == labels
-    return p_bar.max(axis=1), M.mutual_information(log_probs), correct
+    return p_bar.max(axis=1), M.mutual_information(log_probs), correct, log_probs
 
 
 def selective_entry(record) -> dict:
     """AURC, oracle AURC, E-AURC, AURC by mutual information (None for one member) and the
-    accuracy at :data:`COVERAGES` for one saved evaluation."""
-    lp, labels = load_arrays(record)
-    confidence, mi, correct = _outcomes(lp, labels)
+    accuracy at :data:`COVERAGES` for one saved evaluation, from the same p̄ as its metrics.json."""
+    confidence, mi, correct, lp = _outcomes(record)
     entry = {
         "aurc": S.aurc(confidence, correct),
         "oracle_aurc": S.oracle_aurc(correct),
@@ -64,7 +66,7 @@ def plot_risk_coverage(records, out_dir: Path) -> list[Path]:
     for (task, split), entries in by_dataset(records):
         fig, ax = plt.subplots(figsize=(4.6, 3.8))
         for method, recs in sorted(entries, key=lambda e: method_order(e[0])):
-            parts = [_outcomes(*load_arrays(r)) for r in recs]
+            parts = [_outcomes(r) for r in recs]
             confidence = np.concatenate([p[0] for p in parts])
             correct = np.concatenate([p[2] for p in parts])
             coverage, risk = S.risk_coverage_curve(confidence, correct)

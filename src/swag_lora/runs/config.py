@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..errors import SwagLoraError
 from ..files import read_json, write_json
-from .arguments import DataArguments, LoraArguments, ModelArguments, SwagArguments
+from .arguments import BayesArguments, DataArguments, LoraArguments, ModelArguments, SwagArguments
 from .layout import RUN_CONFIG
 
 __all__ = ["RunConfig", "RunError"]
@@ -37,6 +37,8 @@ class RunConfig:
     data: DataArguments
     lora: LoraArguments
     swag: SwagArguments
+    bayes: BayesArguments = field(default_factory=BayesArguments)
+    variational: dict | None = None  # what BLoB or IVON training recorded (ess, KL cycle, σ summary)
     swag_resolved: dict | None = None
     training: dict = field(default_factory=dict)  # TrainingArguments.to_dict()
     n_slots: int = 0
@@ -50,17 +52,20 @@ class RunConfig:
     world_size: int = 1
     train_seconds: float | None = None
     provenance: dict | None = None
+    warnings: list[str] = field(default_factory=list)  # what training noticed that the user should know
+    swag_branch: dict | None = None  # where the SWAG phase started from, with swag_from_best
 
     # ------------------------------------------------------------------ reading and writing
     @classmethod
     def from_dict(cls, raw: dict) -> RunConfig:
         """A config from ``run_config.json``'s content; settings it lacks take their defaults."""
-        own = {f.name for f in fields(cls)} - {"model", "data", "lora", "swag"}
+        own = {f.name for f in fields(cls)} - {"model", "data", "lora", "swag", "bayes"}
         return cls(
             model=ModelArguments(**_known(ModelArguments, raw.get("model"))),
             data=DataArguments(**_known(DataArguments, raw.get("data"))),
             lora=LoraArguments(**_known(LoraArguments, raw.get("lora"))),
             swag=SwagArguments(**_known(SwagArguments, raw.get("swag"))),
+            bayes=BayesArguments(**_known(BayesArguments, raw.get("bayes"))),
             **{k: v for k, v in raw.items() if k in own},
         )
 
@@ -70,7 +75,7 @@ class RunConfig:
 
     def to_dict(self) -> dict:
         """The JSON of ``run_config.json``."""
-        return {f.name: asdict(v) if f.name in ("model", "data", "lora", "swag") else v
+        return {f.name: asdict(v) if f.name in ("model", "data", "lora", "swag", "bayes") else v
                 for f in fields(self) for v in [getattr(self, f.name)]}
 
     def write(self, run_dir: str | Path) -> None:
@@ -82,6 +87,18 @@ class RunConfig:
         return self.model.scoring
 
     @property
+    def objective(self) -> str:
+        """``multiple-choice`` or ``generation`` (runs saved before the setting existed: the former)."""
+        return self.model.objective
+
+    def require_objective(self, objective: str, run_dir, command: str) -> None:
+        """:class:`RunError` unless the run was trained for ``objective``."""
+        if self.objective != objective:
+            other = "swag-lora generate" if self.objective == "generation" else "swag-lora evaluate or predict"
+            raise RunError(f"run {run_dir} was trained with --objective {self.objective}; {command} needs a "
+                           f"{objective} run (use {other} with this one)")
+
+    @property
     def training_task(self) -> str:
         """The canonical name of the training task (a custom task file's own name, not its path)."""
         return (self.splits.get("train") or {}).get("task", self.data.task)
@@ -90,6 +107,11 @@ class RunConfig:
     def task_definition(self) -> dict | None:
         """The custom task's recorded definition (``None`` for a built-in task)."""
         return (self.splits.get("train") or {}).get("definition")
+
+    @property
+    def trained_with(self) -> str:
+        """The posterior the run was trained for: ``swag``, ``blob`` or ``ivon``."""
+        return self.bayes.bayes_method
 
     @property
     def training_seed(self) -> int | None:

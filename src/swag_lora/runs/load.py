@@ -1,7 +1,8 @@
 """Load a finished run for evaluation, or attach another run to an already loaded model.
 
 :func:`load_run` refuses a run directory that is unfinished (no ``run_config.json``), written
-by a swag-lora this one cannot read, or made with another base model.
+by a swag-lora this one cannot read, or made with another base model. A BLoB or IVON run also
+brings its trained Gaussian (:attr:`LoadedRun.variational`).
 """
 
 from __future__ import annotations
@@ -13,15 +14,19 @@ from pathlib import Path
 import torch
 
 from ..bayes.posterior import SwagPosterior
+from ..bayes.variational import DiagonalGaussian
+from ..errors import InvalidSettingError
 from ..lm.adapters import load_adapter
 from ..lm.fingerprint import check_same_base
 from ..lm.multiple_choice import MultipleChoiceLM
+from ..lm.quantization import check_same_quantization
+from .arguments import QUANTIZATION_FIELDS
 from .build import build_model
 from .config import RunConfig, RunError
-from .layout import ADAPTER_FILE, MAP_DIR, POSTERIOR_FILE, RUN_CONFIG
+from .layout import ADAPTER_FILE, MAP_DIR, POSTERIOR_FILE, RUN_CONFIG, VARIATIONAL_FILE
 from .provenance import check_compatible
 
-__all__ = ["LoadedRun", "RunError", "attach_run", "load_run", "read_run_config"]
+__all__ = ["LoadedRun", "RunError", "attach_run", "check_run_quantization", "load_run", "read_run_config"]
 
 
 @dataclass
@@ -34,10 +39,16 @@ class LoadedRun:
     tokenizer: object
     posterior: SwagPosterior
     map_vector: torch.Tensor
+    variational: DiagonalGaussian | None = None
 
     @property
     def name(self) -> str:
         return self.path.name
+
+    @property
+    def trained_with(self) -> str:
+        """``swag``, ``blob`` or ``ivon``: which posterior the run was trained for."""
+        return self.config.trained_with
 
 
 def read_run_config(run_dir: str | os.PathLike) -> RunConfig:
@@ -51,23 +62,53 @@ def read_run_config(run_dir: str | os.PathLike) -> RunConfig:
         raise RunError(f"{run_dir} is not a finished swag-lora run: missing {', '.join(missing)}")
     config = RunConfig.read(run_dir)
     check_compatible(config.provenance, f"run {run_dir}")
+    if config.trained_with != "swag" and not (run_dir / VARIATIONAL_FILE).exists():
+        raise RunError(f"{run_dir} is not a finished swag-lora run: missing {VARIATIONAL_FILE}")
     return config
 
 
+def _variational(run_dir: Path, config: RunConfig, posterior: SwagPosterior) -> DiagonalGaussian | None:
+    if config.trained_with == "swag":
+        return None
+    found = DiagonalGaussian.load(run_dir / VARIATIONAL_FILE, posterior.names, posterior.shapes)
+    return found.to(posterior.device)
+
+
+def check_run_quantization(config: RunConfig, quantization: dict | None, what: str) -> None:
+    """Refuse (:class:`~swag_lora.lm.quantization.QuantizationMismatchError`) to use a run with
+    another base-model quantisation than it was trained with. ``quantization`` holds the
+    quantisation fields of :class:`~swag_lora.runs.arguments.ModelArguments` that were asked for
+    (e.g. ``{"load_in_4bit": True}``); those not given are the run's."""
+    if quantization:
+        unknown = sorted(set(quantization) - set(QUANTIZATION_FIELDS))
+        if unknown:
+            raise InvalidSettingError(f"unknown quantisation setting(s) {', '.join(unknown)}; use "
+                                      f"{', '.join(QUANTIZATION_FIELDS)}")
+        asked = dict(quantization)
+        for bits, other in (("load_in_4bit", "load_in_8bit"), ("load_in_8bit", "load_in_4bit")):
+            if asked.get(bits):
+                asked.setdefault(other, False)
+        requested = replace(config.model, **asked).quantization()
+        check_same_quantization(config.model.quantization(), requested, what)
+
+
 def load_run(run_dir: str | os.PathLike, device: str | torch.device | None = None,
-             allow_base_mismatch: bool = False) -> LoadedRun:
-    """Load a finished run: base model, MAP adapter, answer head and SWAG posterior. A base
-    model whose weights differ from the ones the run recorded is refused unless
-    ``allow_base_mismatch`` (then a warning)."""
+             allow_base_mismatch: bool = False, quantization: dict | None = None) -> LoadedRun:
+    """Load a finished run: base model (quantised as in training), MAP adapter, answer head,
+    SWAG posterior and (BLoB, IVON) the trained Gaussian. A ``quantization`` other than the
+    run's is refused before anything loads (:func:`check_run_quantization`); a base model whose weights differ from the ones the run
+    recorded is refused unless ``allow_base_mismatch`` (then a warning)."""
     run_dir = Path(run_dir)
     config = read_run_config(run_dir)
+    check_run_quantization(config, quantization, f"run {run_dir}")
     lora = replace(config.lora, init_adapter=str(run_dir / MAP_DIR))
     model, tokenizer = build_model(config.model, lora, int(config.n_slots), allow_base_mismatch, f"run {run_dir}")
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     model.to(device)
     posterior = SwagPosterior.load(run_dir / POSTERIOR_FILE, model)
-    return LoadedRun(run_dir, config, model, tokenizer, posterior, posterior.read())
+    return LoadedRun(run_dir, config, model, tokenizer, posterior, posterior.read(),
+                     _variational(run_dir, config, posterior))
 
 
 def attach_run(run_dir: str | os.PathLike, host: LoadedRun, allow_base_mismatch: bool = False) -> LoadedRun:
@@ -87,4 +128,5 @@ def attach_run(run_dir: str | os.PathLike, host: LoadedRun, allow_base_mismatch:
     with host.posterior.written(host.map_vector):
         load_adapter(host.model, str(run_dir / MAP_DIR))
         map_vector = posterior.read()
-    return LoadedRun(run_dir, config, host.model, host.tokenizer, posterior, map_vector)
+    return LoadedRun(run_dir, config, host.model, host.tokenizer, posterior, map_vector,
+                     _variational(run_dir, config, posterior))

@@ -35,6 +35,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 import warnings
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
@@ -42,11 +43,12 @@ from pathlib import Path
 
 import yaml
 
+from ..errors import InvalidSettingError
 from .base import BadRowCollector, Row, TaskSplit
 from .columns import ColumnMapping
 from .errors import DataFormatError, DataNotFoundError, TaskDefinitionError, UnknownTaskError, Where
 from .hub import hub_dataset
-from .readers import read_csv_records, read_json, read_jsonl, read_parquet
+from .readers import jsonl_records, read_csv_records, read_json, read_jsonl, read_parquet
 from .registry import CARVE_FRACTION, CARVE_SEED, SPLITS, get_task
 from .splits import carve, draw_subset
 
@@ -55,8 +57,10 @@ __all__ = [
     "CUSTOM",
     "DATA_SUFFIXES",
     "OPTIONS",
+    "STDIN",
     "CustomTask",
     "file_items",
+    "input_records",
     "is_task_file",
     "parse_data_files",
     "resolve_task",
@@ -65,6 +69,7 @@ __all__ = [
 ]
 
 CUSTOM = "custom"
+STDIN = "-"  # an input "file" that is standard input (JSON lines)
 TASK_FILE_SUFFIXES = (".yaml", ".yml", ".json")
 DATA_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".parquet")
 _SPLIT_ALIASES = {"val": "validation", "valid": "validation", "dev": "validation", "eval": "validation"}
@@ -334,6 +339,24 @@ def file_items(paths: Sequence[str]) -> Iterator[tuple[Where, object, Collection
             if first and isinstance(value, Mapping):
                 columns, first = list(value), False
             yield where, value, columns
+
+
+def input_records(source: str | os.PathLike, stdin=None) -> tuple[Iterator[tuple[Where, object]], str]:
+    """``(where, record)`` of an input file (read by its extension) or, for ``"-"``, of JSON lines on
+    standard input (``stdin``, a binary or text stream; default the process's), and the name the
+    records are located under."""
+    if str(source) == STDIN:
+        data = (stdin if stdin is not None else sys.stdin.buffer).read()
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        return jsonl_records(data, "<stdin>"), "<stdin>"
+    path = Path(source).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"input file not found: {path}")
+    if path.suffix.lower() not in DATA_SUFFIXES:
+        raise InvalidSettingError(f"input {path}: no reader for {path.suffix or 'files without an extension'}; "
+                                  f"use {', '.join(DATA_SUFFIXES)} or - for JSON lines on standard input")
+    return ((where, record) for where, record, _ in file_items([str(path)])), str(path)
 
 
 def _hub_items(name: str, config: str | None, splits: Sequence[str]):

@@ -4,7 +4,9 @@ Every task's rows format through :func:`format_cloze` and :func:`format_letter`;
 ``meta["style"]`` picks the form:
 
 - ``"question"`` (OBQA, ARC, CommonsenseQA, MMLU, and rows without meta): cloze
-  ``"Question: {q}\\nAnswer:"`` + ``" {choice}"``; letter: the paper's prompt.
+  ``"Question: {q}\\nAnswer:"`` + ``" {choice}"`` (lm-evaluation-harness's ``arc_easy`` and
+  ``arc_challenge``), or with the ``"bare"`` cloze prompt ``"{q}"`` + ``" {choice}"``
+  (lm-evaluation-harness's ``openbookqa``); letter: the paper's prompt.
 - ``"fill-blank"`` (WinoGrande): cloze contexts are the sentence up to the blank with each
   option filled in, and the shared continuation is the rest of the sentence; letter: the
   paper's prompt with the sentence (blank included) as the question.
@@ -19,10 +21,13 @@ from __future__ import annotations
 import string
 from dataclasses import dataclass
 
+from ..errors import InvalidSettingError
 from .base import ClozePrompt, LetterPrompt, PromptParts, Row
 
 __all__ = [
+    "BARE_CLOZE",
     "CLOZE_HEAD",
+    "CLOZE_PROMPTS",
     "CLOZE_TAIL",
     "DEFAULT_CLOZE",
     "DEFAULT_LETTER",
@@ -33,6 +38,7 @@ __all__ = [
     "EncodedCloze",
     "KeepEndParts",
     "LetterTemplate",
+    "cloze_template",
     "encode_cloze",
     "encode_prompt",
     "format_cloze",
@@ -48,7 +54,10 @@ LETTERS = tuple(string.ascii_uppercase)
 
 @dataclass(frozen=True)
 class ClozeTemplate:
-    """Wording of cloze prompts. The defaults are lm-evaluation-harness's forms."""
+    """Wording of cloze prompts. The defaults are lm-evaluation-harness's forms (its ``arc_easy``
+    for questions). With ``bare_question`` a question-style row's context is its question text
+    alone, without ``question_head`` and ``answer_cue`` (lm-evaluation-harness's ``openbookqa``);
+    passages and fill-blank sentences are formatted as without it."""
 
     question_head: str = CLOZE_HEAD
     answer_cue: str = CLOZE_TAIL
@@ -57,6 +66,7 @@ class ClozeTemplate:
     passage_question: str = "\nQuestion: "
     blank_head: str = ""
     chat_blank_instruction: str = "Fill in the blank (_) in this sentence: "
+    bare_question: bool = False
 
 
 @dataclass(frozen=True)
@@ -77,7 +87,18 @@ class LetterTemplate:
 
 
 DEFAULT_CLOZE = ClozeTemplate()
+BARE_CLOZE = ClozeTemplate(bare_question=True)
 DEFAULT_LETTER = LetterTemplate()
+# The named cloze prompts a run can choose (``--cloze_prompt``): "question" is the default.
+CLOZE_PROMPTS = {"question": DEFAULT_CLOZE, "bare": BARE_CLOZE}
+
+
+def cloze_template(name: str) -> ClozeTemplate:
+    """The cloze template called ``name`` in :data:`CLOZE_PROMPTS` (:class:`InvalidSettingError` otherwise)."""
+    try:
+        return CLOZE_PROMPTS[name]
+    except KeyError:
+        raise InvalidSettingError(f"unknown cloze prompt {name!r}; choose one of {', '.join(CLOZE_PROMPTS)}") from None
 
 
 @dataclass(frozen=True)
@@ -143,8 +164,9 @@ def _split_blank(row: Row) -> tuple[str, str]:
 def format_cloze(
     row: Row, *, template: ClozeTemplate = DEFAULT_CLOZE, chat: ChatFormat | None = None
 ) -> ClozePrompt:
-    """The cloze form of a row: ``"Question: {q}\\nAnswer:"`` + ``" {choice}"`` for questions,
-    the passage before the question for BoolQ, and partial scoring for WinoGrande."""
+    """The cloze form of a row: ``"Question: {q}\\nAnswer:"`` + ``" {choice}"`` for questions
+    (``"{q}"`` + ``" {choice}"`` with a ``bare_question`` template), the passage before the
+    question for BoolQ, and partial scoring for WinoGrande."""
     style = _style(row)
     prefix = "" if chat is not None else template.choice_prefix
     if style == "fill-blank":
@@ -170,6 +192,8 @@ def format_cloze(
         passage = str(row.meta.get("passage", ""))
         tail = template.passage_question + _as_question(row.question) + template.answer_cue
         context = PromptParts(template.passage_head, passage, tail)
+    elif template.bare_question:
+        context = PromptParts("", row.question, "")
     else:
         context = PromptParts(template.question_head, row.question, template.answer_cue)
     if chat is not None:

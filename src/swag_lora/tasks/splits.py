@@ -24,8 +24,10 @@ __all__ = [
 
 
 def fingerprint(row: Row) -> str:
-    """A digest of what a row asks: question, choices and passage (not its id or label)."""
-    parts = [row.question, *row.choices, str(row.meta.get("passage", ""))]
+    """A digest of what a row asks: question, choices and passage (not its id or label); for a
+    row of a text task (:class:`~swag_lora.tasks.text.TextRow`), its prompt."""
+    prompt = getattr(row, "prompt", None)
+    parts = [prompt] if prompt is not None else [row.question, *row.choices, str(row.meta.get("passage", ""))]
     return hashlib.sha256("\x1e".join(parts).encode("utf-8")).hexdigest()
 
 

@@ -21,7 +21,7 @@ from ..errors import SwagLoraError
 from .checkpoints import CheckpointError
 from .settings import SwagSettings
 
-__all__ = ["BestValidationCallback", "CheckpointAfterEpochEvaluation", "LossGuard", "SwagCallback",
+__all__ = ["BestValidationCallback", "BranchFromBest", "CheckpointAfterEpochEvaluation", "LossGuard", "SwagCallback",
            "TrainingDivergedError", "at_epoch_end"]
 
 
@@ -139,7 +139,8 @@ class SwagCallback(TrainerCallback):
 
 class BestValidationCallback(TrainerCallback):
     """Keeps (in memory, on every process) the trainable-parameter vector with the lowest
-    validation NLL seen; part of the checkpointed SWAG trainer state."""
+    validation ``metric`` seen (the choices' ``eval_nll``, or a generation run's answer-token
+    ``eval_loss``); part of the checkpointed SWAG trainer state."""
 
     def __init__(self, posterior: SwagPosterior, metric: str = "eval_nll"):
         self.posterior = posterior
@@ -183,3 +184,33 @@ class LossGuard(TrainerCallback):
                 "training stopped before the optimizer step, nothing more was collected or saved (the last "
                 "checkpoint and its posterior are unchanged); lower the learning rate or check the data"
             )
+
+
+class BranchFromBest(TrainerCallback):
+    """Starts the SWAG phase from the best-validation weights: when the first step after the
+    SWAG start begins (so the evaluation at the start step's epoch end has run), the tracked
+    parameters are set to the best candidate and the optimizer's moments are cleared, so the
+    phase explores around the MAP rather than continuing the trajectory that left it.
+
+    ``branched_at`` records the step and the candidate's step; a run resumed from a checkpoint
+    taken before the branch point branches the same way."""
+
+    def __init__(self, swag: SwagCallback, best: BestValidationCallback, trainer):
+        self.swag = swag
+        self.best = best
+        self.trainer = trainer
+        self.branched_at: dict | None = None
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        if self.swag.start_step is None or state.global_step != self.swag.start_step or self.branched_at is not None:
+            return
+        if self.best.best_vector is None:
+            self.branched_at = {"step": state.global_step, "from": "last iterate (no evaluation ran before the SWAG "
+                                                                       "phase)"}
+            return
+        self.swag.posterior.write(self.best.best_vector)
+        optimizer = self.trainer.optimizer
+        inner = getattr(optimizer, "optimizer", optimizer)  # accelerate wraps the torch optimizer
+        inner.state.clear()
+        self.branched_at = {"step": state.global_step, "from": f"best validation NLL at step {self.best.best_step}"}
+

@@ -13,6 +13,13 @@ posterior of an uninterrupted one.
 Several processes. Every process collects the same posterior (reading parameters that FSDP
 or ZeRO-3 shard through :mod:`swag_lora.distributed`); only the main process writes files.
 
+BLoB and IVON. With a :class:`~swag_lora.training.blob.BlobCallback` the LoRA A outputs carry
+flipout noise in training passes and a KL step follows every optimizer step; with
+:class:`~swag_lora.training.settings.IvonSettings` the optimizer is IVON over the tracked
+parameters and every training pass runs at one of its posterior samples. Their state (BLoB's
+variance parameters, IVON's step count) is part of every checkpoint; IVON's moments are in the
+Trainer's optimizer state.
+
 Guards. A non-finite training loss (on any process) or non-finite tracked parameters stop
 training with :class:`TrainingDivergedError`; nothing is collected or saved after it, so the
 last checkpoint and its posterior stay as they were.
@@ -30,19 +37,23 @@ from transformers import Trainer
 from .. import distributed as D
 from .. import metrics as M
 from ..bayes.posterior import POSTERIOR_FILE, PosteriorFileError, SwagPosterior
+from ..errors import InvalidSettingError
 from ..files import ArtifactWriteError, atomic_write, is_io_error, write_error
 from ..lm.adapters import ADAPTER_FILE, adapter_vector, save_adapter, save_adapter_vector
 from ..lm.fingerprint import base_model_fingerprint, check_same_base
 from . import checkpoints
+from .blob import BlobCallback
 from .callbacks import (
     BestValidationCallback,
+    BranchFromBest,
     CheckpointAfterEpochEvaluation,
     LossGuard,
     SwagCallback,
     TrainingDivergedError,
 )
+from .ivon import make_ivon
 from .schedule import swag_lr_scheduler
-from .settings import SwagSettings
+from .settings import IvonSettings, SwagSettings
 
 __all__ = ["SwagTrainer", "TrainingDivergedError", "compute_eval_metrics", "logits_metrics"]
 
@@ -64,17 +75,20 @@ def compute_eval_metrics(eval_prediction) -> dict[str, float]:
 
 
 class SwagTrainer(Trainer):
-    """``Trainer`` for a :class:`~swag_lora.lm.multiple_choice.MultipleChoiceLM` with SWAG.
+    """``Trainer`` for a :class:`~swag_lora.lm.multiple_choice.MultipleChoiceLM` (or a
+    :class:`~swag_lora.lm.generative.GenerativeLM`) with SWAG.
 
     Adds the SWAG schedule and callbacks, saves only the adapter (PEFT format) and answer
     head in checkpoints, never the frozen base weights, and tracks the best-validation
-    parameters as the MAP estimate. Checkpoints are written by the main process only, each
+    parameters as the MAP estimate: lowest ``best_metric`` (``eval_nll`` of the choices; the
+    answer-token NLL ``eval_loss`` for generation). Checkpoints are written by the main process only, each
     file atomically, and marked complete last; ``train(resume_from_checkpoint=True)``
     resumes from the newest complete one with the SWAG state restored.
     """
 
     def __init__(self, *args, swag: SwagSettings, posterior: SwagPosterior | None = None,
-                 allow_base_mismatch: bool = False, **kwargs):
+                 blob: BlobCallback | None = None, ivon: IvonSettings | None = None, ivon_ess: float | None = None,
+                 allow_base_mismatch: bool = False, best_metric: str = "eval_nll", **kwargs):
         super().__init__(*args, **kwargs)
         self.swag = swag
         self.allow_base_mismatch = allow_base_mismatch
@@ -82,13 +96,47 @@ class SwagTrainer(Trainer):
         self.base_fingerprint = base_model_fingerprint(self.model)
         self.posterior = posterior or SwagPosterior(self.model, max_rank=swag.max_rank)
         self.swag_callback = SwagCallback(self.posterior, swag)
-        self.best_callback = BestValidationCallback(self.posterior)
+        self.best_callback = BestValidationCallback(self.posterior, metric=best_metric)
         self._nonfinite_loss: torch.Tensor | None = None
         self.resumed_from: str | None = None  # the checkpoint the last train() call resumed from
+        self.blob, self.ivon_settings, self.ivon_ess = blob, ivon, ivon_ess
+        self.ivon = None  # the IVON optimizer itself, once created
+        self._ivon_step = 0
+        self._check_variational()
         self.add_callback(LossGuard(self))
         self.add_callback(self.swag_callback)
         self.add_callback(self.best_callback)
+        if blob is not None:
+            self.add_callback(blob)
         self.add_callback(CheckpointAfterEpochEvaluation())
+        self.branch_callback = BranchFromBest(self.swag_callback, self.best_callback, self) if swag.branch_from_best else None
+        if self.branch_callback is not None:
+            self.add_callback(self.branch_callback)
+
+    def _check_variational(self) -> None:
+        if self.blob is None and self.ivon_settings is None:
+            return
+        if self.blob is not None and self.ivon_settings is not None:
+            raise InvalidSettingError("train with BLoB or with IVON, not both")
+        if self.is_fsdp_enabled or self.is_deepspeed_enabled:
+            raise InvalidSettingError("BLoB and IVON training do not run under FSDP or DeepSpeed")
+        if self.ivon_settings is not None and self.args.world_size > 1:
+            raise InvalidSettingError("IVON training runs on one process here: each process would draw its own "
+                                      "weight noise while DDP averages the gradients, and the Hessian estimates "
+                                      "would part ways")
+        if self.ivon_settings is not None and self.args.gradient_accumulation_steps != 1:
+            raise InvalidSettingError("IVON draws one posterior sample per optimizer step and records the gradient "
+                                      "of that sample: use gradient_accumulation_steps 1 (a larger batch instead)")
+
+    def create_optimizer(self, model=None):
+        if self.ivon_settings is None:
+            return super().create_optimizer(model)
+        if self.optimizer is None:
+            self.ivon = make_ivon(self.posterior.view.params, self.ivon_settings, self.args.learning_rate,
+                                  self.ivon_ess)
+            self.ivon.current_step = self._ivon_step  # a resumed run continues IVON's bias correction
+            self.optimizer = self.ivon
+        return self.optimizer
 
     def create_scheduler(self, num_training_steps: int, optimizer=None):
         if self.lr_scheduler is None:
@@ -100,7 +148,11 @@ class SwagTrainer(Trainer):
         return self.lr_scheduler
 
     def training_step(self, model, inputs, num_items_in_batch=None):
-        loss = super().training_step(model, inputs, num_items_in_batch)
+        if self.ivon is not None:
+            with self.ivon.sampled_params(train=True):  # the pass at one sample; its gradient recorded on exit
+                loss = super().training_step(model, inputs, num_items_in_batch)
+        else:
+            loss = super().training_step(model, inputs, num_items_in_batch)
         bad = ~torch.isfinite(loss.detach()).all()  # stays on the device: no synchronisation here
         self._nonfinite_loss = bad if self._nonfinite_loss is None else (self._nonfinite_loss | bad)
         return loss
@@ -131,6 +183,14 @@ class SwagTrainer(Trainer):
                                          f"the SWAG state {meta['n_collected']}")
         self.swag_callback.load_state_dict(meta["swag"], {k[5:]: v for k, v in tensors.items() if k[:5] == "swag."})
         self.best_callback.load_state_dict(meta["best"], {k[5:]: v for k, v in tensors.items() if k[:5] == "best."})
+        if (self.blob is not None) != ("blob" in meta):
+            raise checkpoints.CheckpointError(f"checkpoint {folder} was {'' if 'blob' in meta else 'not '}trained with "
+                                              "BLoB; resume with the bayes_method of the original run")
+        if self.blob is not None:
+            self.blob.load_state_dict(meta["blob"], {k[5:]: v for k, v in tensors.items() if k[:5] == "blob."})
+        self._ivon_step = int(meta.get("ivon_step", 0))
+        if self.branch_callback is not None:
+            self.branch_callback.branched_at = meta.get("branched_at")
 
     def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
         if not os.path.isfile(os.path.join(resume_from_checkpoint, ADAPTER_FILE)):
@@ -174,8 +234,14 @@ class SwagTrainer(Trainer):
             "base_model": self.base_fingerprint,
             "swag": swag_meta,
             "best": best_meta,
+            "branched_at": self.branch_callback.branched_at if self.branch_callback is not None else None,
         }
         tensors = {**{f"swag.{k}": v for k, v in swag_tensors.items()}, **{f"best.{k}": v for k, v in best_tensors.items()}}
+        if self.blob is not None:
+            meta["blob"], blob_tensors = self.blob.state_dict()
+            tensors.update({f"blob.{k}": v for k, v in blob_tensors.items()})
+        if self.ivon is not None:
+            meta["ivon_step"] = self.ivon.current_step
         checkpoints.write_trainer_state(os.path.join(folder, checkpoints.TRAINER_STATE_FILE), meta, tensors)
 
     def save_model(self, output_dir: str | None = None, _internal_call: bool = False):

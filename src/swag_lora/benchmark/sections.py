@@ -1,0 +1,106 @@
+"""The benchmark report's text sections: what has been run, the validation tuning, the
+SWAG-exploration study, and the wall time."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from ..report.format import method_order
+
+__all__ = ["FIELD_METHODS", "field_setup", "status_section", "study_section", "timing_section", "tuning_section"]
+
+
+def tuning_section(tuning: dict) -> str:
+    if not tuning:
+        return "Not run yet.\n"
+    parts = []
+    for task, t in tuning.items():
+        rates = list(t["by_learning_rate"])
+        scales = list(next(iter(t["by_learning_rate"].values()))["swag"])
+        parts.append(f"**{task}** (seed {t['seed']}, {t['n_validation']} validation questions, S = {t['n_samples']} "
+                     f"shared draws per scale). MAP: NLL {t['map']['nll']:.3f}, ECE {t['map']['ece']:.3f}, "
+                     f"acc {t['map']['acc']:.3f}.\n")
+        head = "| SWAG lr | SWA NLL / ECE | " + " | ".join(f"scale {s}" for s in scales) + " |"
+        lines = [head, "|" + "---|" * (2 + len(scales))]
+        for lr in rates:
+            p = t["by_learning_rate"][lr]
+            cells = [f"{p['swag'][s]['nll']:.3f} / {p['swag'][s]['ece']:.3f}" for s in scales]
+            lines.append(f"| {lr} | {p['swa']['nll']:.3f} / {p['swa']['ece']:.3f} | " + " | ".join(cells) + " |")
+        c = t["choice"]
+        parts.append("\n".join(lines) + "\n\n(cells: validation NLL / ECE.) Chosen: SWAG lr "
+                     f"{c['swag_learning_rate']:g}, swag-tuned scale {c['scale']:g} (validation NLL "
+                     f"{c['validation_nll']:.3f}).\n")
+    return "\n".join(parts)
+
+
+def timing_section(unit_seconds: dict) -> str:
+    if not unit_seconds:
+        return "No unit timed yet.\n"
+    by_task, by_seed = defaultdict(float), defaultdict(float)
+    for name, s in unit_seconds.items():
+        parts = name.split("/")
+        by_task[parts[0]] += s
+        if len(parts) > 1 and parts[1].startswith("seed"):
+            by_seed["/".join(parts[:2])] += s
+    lines = ["| unit | minutes |", "|---|---|"]
+    lines += [f"| {name} | {s / 60:.1f} |" for name, s in unit_seconds.items()]
+    total = sum(unit_seconds.values())
+    summary = ", ".join(f"{t} {s / 3600:.2f} h" for t, s in by_task.items())
+    seeds = ", ".join(f"{k} {s / 60:.0f} min" for k, s in by_seed.items())
+    return (f"Total {total / 3600:.2f} h of wall time on 2 CPU cores ({summary}). Per (task, seed), training "
+            f"and evaluation (the tuning seed also trains every SWAG rate): {seeds}. The tuning's validation "
+            "passes and the zero-shot and combined units are listed separately.\n\n" + "\n".join(lines) + "\n")
+
+
+FIELD_METHODS = ("tfb", "blob", "blob-mean", "ivon", "ivon-mean")  # the field's Bayesian-LoRA methods
+
+
+def field_setup(records, cfg: dict) -> list[str]:
+    """The setup line of BLoB, IVON and TFB, when the results hold any of them (else none)."""
+    if not any(r["method"] in FIELD_METHODS for r in records):
+        return []
+    settings = lambda key: ", ".join(f"{k} {v}" for k, v in (cfg.get(key) or {}).items()) or "defaults"  # noqa: E731
+    return [f"- BLoB, IVON (own runs from fresh LoRA weights, per seed; the MAP phase's epochs) and TFB (on each "
+            f"seed's MAP adapter, σ searched on validation): S = {cfg['n_samples']} weight draws each; "
+            f"`blob-mean` and `ivon-mean` are the means alone. Settings: BLoB {settings('blob')}; IVON "
+            f"{settings('ivon')}; TFB {settings('tfb')} (see docs/design.md for the defaults)."]
+
+
+def status_section(records, config: dict) -> str:
+    lines = []
+    records = [r for r in records if not r.get("study")]
+    for task in config["tasks"]:
+        seeds = sorted({r["seed"] for r in records if r["task"] == task and r["seed"] is not None})
+        methods = sorted({r["method"] for r in records if r["task"] == task}, key=method_order)
+        lines.append(f"- {task}: seeds {seeds or 'none'} of {config['seeds']}; methods "
+                     f"{', '.join(methods) or 'none'}.")
+    return "\n".join(lines)
+
+
+def study_section(study: dict) -> str:
+    """Per study task: every variant's settings and validation metrics, and the choice."""
+    if not study:
+        return "Not run yet.\n"
+    parts = []
+    for task, s in study.items():
+        head = ("| variant | optimizer | rate | coll./epoch | K | epochs | iterates | SWAG acc | MAP acc | SWAG NLL | "
+                "swag+ts NLL | map+ts NLL | T | SWAG AURC |")
+        lines = [head, "|" + "---|" * 14]
+        for name, methods in s["variants"].items():
+            cfg = s["settings"][name]
+            if not methods:
+                lines.append(f"| {name} | {cfg['optimizer']} | {cfg['learning_rate']:g} | {cfg['collections_per_epoch']} "
+                             f"| {cfg['max_rank']} | {cfg['epochs']:g} | – | diverged | | | | | | |")
+                continue
+            sw, mp, st, mt = (methods.get(k, {}) for k in ("swag", "map", "swag+ts", "map+ts"))
+            lines.append(
+                f"| {'**' + name + '**' if s.get('choice') and s['choice']['variant'] == name else name} | "
+                f"{cfg['optimizer']} | {cfg['learning_rate']:g} | {cfg['collections_per_epoch']} | {cfg['max_rank']} | "
+                f"{cfg['epochs']:g} | {cfg['n_collected']} | {sw['acc']:.3f} | {mp['acc']:.3f} | {sw['nll']:.3f} | "
+                f"{st['nll']:.3f} | {mt['nll']:.3f} | {st['temperature']:.2f} | {sw['aurc']:.3f} |")
+        choice = s.get("choice")
+        chosen = (f"Chosen: **{choice['variant']}** ({choice['rule']})." if choice
+                  else "No variant kept SWAG's accuracy within a point of MAP's.")
+        parts.append(f"**{task}** (seed {s['seed']}, validation split; temperatures fitted on it, so +ts NLL is each "
+                     "predictive's calibrated log-likelihood):\n\n" + "\n".join(lines) + f"\n\n{chosen}\n")
+    return "\n".join(parts)
