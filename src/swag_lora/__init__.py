@@ -20,9 +20,15 @@ never loads ``transformers``.
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import TYPE_CHECKING
 
 from .version import __version__
+
+# bitsandbytes (imported by peft whenever it is installed) logs a warning at import on CPUs
+# with AVX512-BF16 that an optional kernel package from the hub is missing, then uses its own
+# kernel: nothing to act on, so every command would print it for nothing.
+logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
 
 # public name -> module that defines it
 _EXPORTS = {
