@@ -209,3 +209,10 @@ def test_the_swag_exploration_study_compares_branches_on_validation(tmp_path, ti
                "b": {"map": {"acc": 0.60}, "swag": {"acc": 0.595}, "swag+ts": {"nll": 1.0}}}
     assert choose_variant(made_up)["variant"] == "b"
 
+    # while variants are still to run, the report calls the choice provisional and names them
+    from swag_lora.benchmark.sections import study_section
+
+    assert runs["planned"] == ["adamw", "sgd-k3"] and "Provisional" not in study_section({"arc-easy": runs})
+    partial = {**runs, "variants": {"adamw": runs["variants"]["adamw"]}}
+    assert "**Provisional:** 1 of 2 planned variants have run; still to run: sgd-k3." in study_section(
+        {"arc-easy": partial})

@@ -160,7 +160,8 @@ def collect(config: BenchConfig, work, results) -> list[dict]:
 
 
 def _study_results(config: BenchConfig, layout: Layout) -> dict[str, dict]:
-    """Per study task: every finished variant's validation metrics, its settings, and the choice."""
+    """Per study task: every finished variant's validation metrics, its settings, the choice
+    among them, and every variant the config plans (``planned``)."""
     out = {}
     for task in config.study.get("tasks", []):
         variants, settings, seed = {}, {}, None
@@ -173,7 +174,8 @@ def _study_results(config: BenchConfig, layout: Layout) -> dict[str, dict]:
                                   "diverged": summary.get("diverged")}
                 seed = summary["seed"]
         if variants:
-            out[task] = {"seed": seed, "variants": variants, "settings": settings, "choice": choose_variant(variants)}
+            out[task] = {"seed": seed, "variants": variants, "settings": settings, "choice": choose_variant(variants),
+                         "planned": list(config.study_variants())}
     return out
 
 

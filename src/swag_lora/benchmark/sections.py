@@ -101,6 +101,10 @@ def study_section(study: dict) -> str:
         choice = s.get("choice")
         chosen = (f"Chosen: **{choice['variant']}** ({choice['rule']})." if choice
                   else "No variant kept SWAG's accuracy within a point of MAP's.")
+        waiting = [name for name in s.get("planned", []) if name not in s["variants"]]
+        if waiting:
+            chosen += (f" **Provisional:** {len(s['variants'])} of {len(s['planned'])} planned variants have run; "
+                       f"still to run: {', '.join(waiting)}.")
         parts.append(f"**{task}** (seed {s['seed']}, validation split; temperatures fitted on it, so +ts NLL is each "
                      "predictive's calibrated log-likelihood):\n\n" + "\n".join(lines) + f"\n\n{chosen}\n")
     return "\n".join(parts)
