@@ -204,6 +204,18 @@ def test_the_swag_exploration_study_compares_branches_on_validation(tmp_path, ti
     again = Driver(config, work, results, log=lambda s: None,
                    training_overrides={"use_cpu": True, "dataloader_pin_memory": False})
     assert again.run(parts=("study",)) == []  # done units are not redone
+    assert sgd_run["swag"]["swag_learning_rate"] == 0.1  # the branch's rate, held constant
+    # a branch whose rate decayed (trained before the rate was held constant) is refused, not reused
+    from swag_lora.benchmark.units import check_branch
+
+    sgd_dir = work / "arc-easy" / "seed0" / "study" / "sgd-k3"
+    decayed = tmp_path / "decayed"
+    decayed.mkdir()
+    (decayed / "run_config.json").write_text(json.dumps({**sgd_run, "swag": {**sgd_run["swag"],
+                                                                              "swag_learning_rate": None}}))
+    check_branch(sgd_dir, config.study_variants()["sgd-k3"])
+    with pytest.raises(BenchConfigError, match="decayed to 0"):
+        check_branch(decayed, config.study_variants()["sgd-k3"])
     # the rule: lowest swag+ts NLL among variants whose SWAG accuracy is within a point of MAP's
     made_up = {"a": {"map": {"acc": 0.60}, "swag": {"acc": 0.58}, "swag+ts": {"nll": 0.9}},
                "b": {"map": {"acc": 0.60}, "swag": {"acc": 0.595}, "swag+ts": {"nll": 1.0}}}

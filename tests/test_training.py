@@ -65,6 +65,44 @@ def test_lr_schedule_warmup_decay_then_anneal_to_constant():
     assert no_swag_lr[15] == pytest.approx(5 / 18)
 
 
+def test_lr_schedule_follows_the_trainers_constant_schedules():
+    kw = dict(warmup_steps=2, total_steps=20, swag_start_step=10, anneal_steps=0, swag_lr_ratio=None)
+    assert [swag_lr_multiplier(t, **kw, schedule="constant") for t in range(20)] == [1.0] * 20
+    assert [swag_lr_multiplier(t, **kw, schedule="constant_with_warmup") for t in range(4)] == [0, 0.5, 1.0, 1.0]
+    assert swag_lr_multiplier(19, **kw, schedule="constant_with_warmup") == 1.0
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        swag_lr_multiplier(3, **kw, schedule="cosine")
+
+
+@pytest.mark.parametrize("schedule, expected", [("constant", [1e-2] * 4), ("linear", [1e-2, 7.5e-3, 5e-3, 2.5e-3])])
+def test_the_trainer_keeps_a_constant_schedule_it_is_given(tmp_path, tokenizer, tiny_llama, arc_train_rows, schedule,
+                                                           expected):
+    """lr_scheduler_type "constant" was silently replaced by a linear decay to 0 (the
+    benchmark's SWAG branches, which ask for a constant rate, decayed)."""
+    rates = []
+
+    class Rates(TrainerCallback):
+        def on_step_begin(self, args, state, control, optimizer=None, **kw):
+            rates.append(optimizer.param_groups[0]["lr"])
+
+    swag = SwagSettings(swag_start_step=0, collect_every_steps=1, max_rank=2)
+    trainer, _, _ = make_trainer(tmp_path, tokenizer, tiny_llama, arc_train_rows[:16], swag, num_train_epochs=2,
+                                 learning_rate=1e-2, warmup_steps=0, lr_scheduler_type=schedule,
+                                 per_device_train_batch_size=8)
+    trainer.add_callback(Rates())
+    trainer.train()
+    assert rates == pytest.approx(expected)
+
+
+def test_an_unsupported_lr_schedule_is_refused(tmp_path, tokenizer, tiny_llama, arc_train_rows):
+    from swag_lora.errors import InvalidSettingError
+
+    swag = SwagSettings(swag_start_step=0, collect_every_steps=1, max_rank=2)
+    trainer, _, _ = make_trainer(tmp_path, tokenizer, tiny_llama, arc_train_rows[:8], swag, lr_scheduler_type="cosine")
+    with pytest.raises(InvalidSettingError, match="lr_scheduler_type cosine is not supported"):
+        trainer.train()
+
+
 def test_settings_validation():
     with pytest.raises(ValueError, match="start is missing"):
         SwagSettings()

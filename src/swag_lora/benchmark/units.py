@@ -32,9 +32,14 @@ __all__ = ["UnitRunner", "check_branch"]
 
 
 def check_branch(path: Path, spec: BranchSpec) -> None:
-    """Refuse a finished SWAG branch whose recorded training settings are not ``spec``'s."""
+    """Refuse a finished SWAG branch whose recorded training settings are not ``spec``'s, or
+    whose rate was not held constant (branches trained before the benchmark set the SWAG
+    phase's rate: their rate decayed linearly to 0 although ``constant`` was asked for)."""
     config = read_json(path / RUN_CONFIG)
     training, swag = config.get("training", {}), config.get("swag", {})
+    if swag.get("swag_learning_rate") is None:
+        raise BenchConfigError(f"{path} was trained with a rate that decayed to 0 over its SWAG phase (before the "
+                               "benchmark held it constant); delete it or use another work folder")
     recorded = {"learning_rate": training.get("learning_rate"), "epochs": training.get("num_train_epochs"),
                 "max_rank": swag.get("swag_max_rank"),
                 "optimizer": "sgd" if str(training.get("optim", "")).lower().endswith("sgd") else "adamw"}
@@ -152,7 +157,10 @@ class UnitRunner:
         optimizer = {"optim": "sgd", "optim_args": f"momentum={spec.momentum}"} if spec.optimizer == "sgd" else {}
         training = self.training_args(path, seed, learning_rate=spec.learning_rate, num_train_epochs=spec.epochs,
                                       lr_scheduler_type="constant", warmup_steps=0, eval_strategy="no", **optimizer)
-        swag = SwagArguments(swag_start_step=0, swag_collect_every_steps=every, swag_max_rank=spec.max_rank)
+        # constant at the branch's rate from its first step (the swag_learning_rate makes the run
+        # record it; runs trained before the schedule honoured "constant" decayed it to 0)
+        swag = SwagArguments(swag_start_step=0, swag_collect_every_steps=every, swag_max_rank=spec.max_rank,
+                             swag_learning_rate=spec.learning_rate)
         arguments = self.arguments(task, init_adapter=str(map_run / MAP_DIR))
         return self.timed(unit, lambda: train_run(*arguments, swag, training))
 

@@ -52,7 +52,7 @@ from .callbacks import (
     TrainingDivergedError,
 )
 from .ivon import make_ivon
-from .schedule import swag_lr_scheduler
+from .schedule import BASE_SCHEDULES, swag_lr_scheduler
 from .settings import IvonSettings, SwagSettings
 
 __all__ = ["SwagTrainer", "TrainingDivergedError", "compute_eval_metrics", "logits_metrics"]
@@ -140,10 +140,16 @@ class SwagTrainer(Trainer):
 
     def create_scheduler(self, num_training_steps: int, optimizer=None):
         if self.lr_scheduler is None:
+            schedule = str(getattr(self.args.lr_scheduler_type, "value", self.args.lr_scheduler_type))
+            if schedule not in BASE_SCHEDULES:
+                raise InvalidSettingError(f"lr_scheduler_type {schedule} is not supported with SWAG's schedule; use "
+                                          f"{', '.join(BASE_SCHEDULES)} (the SWAG phase's own rate: "
+                                          "--swag_learning_rate)")
             start = self.swag.start_step(num_training_steps, self.args.num_train_epochs)
             warmup = self.args.get_warmup_steps(min(start, num_training_steps))
             self.lr_scheduler = swag_lr_scheduler(optimizer or self.optimizer, self.swag, num_training_steps,
-                                                  self.args.num_train_epochs, self.args.learning_rate, warmup)
+                                                  self.args.num_train_epochs, self.args.learning_rate, warmup,
+                                                  schedule)
             self._created_lr_scheduler = True
         return self.lr_scheduler
 
