@@ -228,3 +228,8 @@ def test_the_swag_exploration_study_compares_branches_on_validation(tmp_path, ti
     partial = {**runs, "variants": {"adamw": runs["variants"]["adamw"]}}
     assert "**Provisional:** 1 of 2 planned variants have run; still to run: sgd-k3." in study_section(
         {"arc-easy": partial})
+    # a finished variant whose branch was trained otherwise is refused on the next run, not reused
+    (sgd_dir / "run_config.json").write_text(json.dumps({**sgd_run, "swag": {**sgd_run["swag"],
+                                                                               "swag_learning_rate": None}}))
+    with pytest.raises(BenchConfigError, match="decayed to 0"):
+        Driver(config, work, results, log=lambda s: None).run(parts=("study",))

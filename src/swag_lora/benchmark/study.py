@@ -17,7 +17,8 @@ from ..files import read_json, write_json
 from ..runs.load import load_run
 from ..training.callbacks import TrainingDivergedError
 from .config import TaskGrid
-from .units import UnitRunner
+from .layout import finished_run
+from .units import UnitRunner, check_branch
 
 __all__ = ["STUDY_METHODS", "Study"]
 
@@ -37,10 +38,13 @@ class Study:
     def run_variant(self, task: TaskGrid, variant: str) -> dict:
         """Train the variant's branch (if not done) and evaluate it on the validation split."""
         marker = self.layout.study_marker(task.name, variant)
-        if marker.is_file():
-            return read_json(marker)
         spec = self.config.study_variants()[variant]
         path = self.layout.study_run(task.name, self.seed, variant)
+        if marker.is_file():
+            summary = read_json(marker)
+            if not summary.get("diverged") and finished_run(path):
+                check_branch(path, spec)  # a branch trained otherwise (e.g. its rate decayed) is refused
+            return summary
         try:
             self.units.train_branch(task, self.seed, spec, path, f"{task.name}/study/{variant}/train")
         except TrainingDivergedError as err:  # a rate too high for this optimizer: a result, not a crash
