@@ -84,10 +84,11 @@ def make_tiny_llama(vocab_size: int, seed: int = 0, layers: int = 2, hidden: int
     return LlamaForCausalLM(config)
 
 
-def save_tiny_llama(tmp_path_factory, tokenizer, name: str) -> Path:
-    """A tiny random Llama and SmolLM2's tokenizer saved as a model folder (for runs by path)."""
+def save_tiny_llama(tmp_path_factory, tokenizer, name: str, seed: int = 0) -> Path:
+    """A tiny random Llama (weights from ``seed``) and SmolLM2's tokenizer saved as a model
+    folder ``<a new temporary folder named name>/tiny`` (for runs by path)."""
     folder = tmp_path_factory.mktemp(name) / "tiny"
-    make_tiny_llama(len(tokenizer)).save_pretrained(folder)
+    make_tiny_llama(len(tokenizer), seed=seed).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
 

@@ -22,7 +22,7 @@ from swag_lora.runs.arguments import (
 from swag_lora.runs.load import load_run
 from swag_lora.runs.train import train_run
 from swag_lora.tensorfile import ChecksumMismatchError
-from tests.conftest import make_tiny_llama
+from tests.conftest import make_tiny_llama, save_tiny_llama
 
 
 def flip_bytes(path, count: int = 200) -> None:
@@ -35,10 +35,8 @@ def flip_bytes(path, count: int = 200) -> None:
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory, tokenizer, data_dir):
-    root = tmp_path_factory.mktemp("integrity")
-    model_dir = root / "model"
-    make_tiny_llama(len(tokenizer), seed=0).save_pretrained(model_dir)
-    tokenizer.save_pretrained(model_dir)
+    model_dir = save_tiny_llama(tmp_path_factory, tokenizer, "integrity", seed=0)
+    root = model_dir.parent
     args = TrainingArguments(**{**TRAINING_DEFAULTS, "output_dir": str(root / "run"), "num_train_epochs": 2,
                                 "learning_rate": 1e-2, "save_strategy": "no", "use_cpu": True, "disable_tqdm": True,
                                 "dataloader_pin_memory": False})

@@ -31,7 +31,7 @@ from swag_lora.lm.encoding import MultipleChoiceCollator, encode_rows  # noqa: E
 from swag_lora.lm.loading import LoraSettings, apply_lora, load_causal_lm  # noqa: E402
 from swag_lora.lm.multiple_choice import MultipleChoiceLM  # noqa: E402
 from swag_lora.tasks import load_task  # noqa: E402
-from tests.conftest import make_tiny_llama  # noqa: E402
+from tests.conftest import save_tiny_llama  # noqa: E402
 
 TOLERANCE = 1e-4  # nats, per choice
 N_QUESTIONS = 8
@@ -94,10 +94,8 @@ def tiny_run(tmp_path_factory, tokenizer, data_dir):
     from swag_lora.runs.arguments import DataArguments, LoraArguments, ModelArguments, SwagArguments
     from swag_lora.runs.train import train_run
 
-    root = tmp_path_factory.mktemp("lm_eval_run")
-    model_dir = root / "tiny"
-    make_tiny_llama(len(tokenizer), seed=4).save_pretrained(model_dir)
-    tokenizer.save_pretrained(model_dir)
+    model_dir = save_tiny_llama(tmp_path_factory, tokenizer, "lm_eval_run", seed=4)
+    root = model_dir.parent
     args = TrainingArguments(
         output_dir=str(root / "run"), learning_rate=3e-2, num_train_epochs=2, per_device_train_batch_size=8,
         eval_strategy="epoch", save_strategy="no", report_to=[], use_cpu=True, remove_unused_columns=False,

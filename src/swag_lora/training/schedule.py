@@ -83,9 +83,8 @@ def swag_lr_scheduler(
 ) -> torch.optim.lr_scheduler.LambdaLR:
     """A ``LambdaLR`` following :func:`swag_lr_multiplier` for a run of ``num_training_steps``
     optimizer steps over ``num_train_epochs`` epochs at base rate ``learning_rate``, with a
-    warm-up of ``warmup_steps`` steps and the base ``schedule`` (see :data:`BASE_SCHEDULES`)."""
-    if schedule not in BASE_SCHEDULES:
-        raise ValueError(f"schedule must be one of {', '.join(BASE_SCHEDULES)}, got {schedule!r}")
+    warm-up of ``warmup_steps`` steps and the base ``schedule`` (see :data:`BASE_SCHEDULES`;
+    another raises ``ValueError`` as the scheduler evaluates its first step)."""
     start = settings.start_step(num_training_steps, num_train_epochs)
     ratio = None
     if settings.swag_learning_rate is not None:
