@@ -233,3 +233,32 @@ def test_the_swag_exploration_study_compares_branches_on_validation(tmp_path, ti
                                                                                "swag_learning_rate": None}}))
     with pytest.raises(BenchConfigError, match="decayed to 0"):
         Driver(config, work, results, log=lambda s: None).run(parts=("study",))
+
+
+def test_swag_start_section_pairs_each_start_with_the_last_iterate():
+    """The report's table of bench/swag_start.py: one row per run, the best MAP epoch read from
+    the MAP phase only, and the best start's swag+ts NLL difference to the last iterate's."""
+    from swag_lora.benchmark.sections import swag_start_section
+
+    def entry(swag_ts, branch=None):
+        methods = {m: {"acc": 0.6, "nll": 1.5} for m in ("map", "swag")}
+        methods.update({"map+ts": {"nll": 1.0}, "swag+ts": {"nll": swag_ts}})
+        curve = [{"epoch": 1.0, "nll": 1.7, "acc": 0.6}, {"epoch": 2.0, "nll": 1.4, "acc": 0.6},
+                 {"epoch": 3.0, "nll": 1.6, "acc": 0.6}, {"epoch": 4.0, "nll": 1.2, "acc": 0.6}]  # 4: SWAG phase
+        return {"methods": methods, "validation_curve": curve, "branch": branch}
+
+    data = {"settings": {"common": {"task": "arc-easy", "learning_rate": 1e-3, "swag_learning_rate": 3e-4,
+                                    "n_samples": 10},
+                         "recipes": {"overfit": {"train": 160, "validation": 200, "map_epochs": 3, "swag_epochs": 1}}},
+            "runs": {"overfit/seed0/last": entry(0.95),
+                     "overfit/seed0/best": entry(0.92, {"step": 60, "from": "best validation NLL at step 40"})}}
+    data["comparisons"] = {"overfit": {"seeds": [0], "swag+ts nll": {"diff": -0.03, "lo": -0.05, "hi": -0.01},
+                                       "swag acc": {"diff": 0.005, "lo": -0.01, "hi": 0.02}}}
+    text = swag_start_section(data)
+    assert ("**overfit**, best − last over seeds 0 (95% paired bootstrap): swag+ts NLL -0.030 [-0.050, -0.010], "
+            "SWAG accuracy +0.5 [-1.0, +2.0] points.") in text
+    rows = [line for line in text.splitlines() if line.startswith("| overfit")]
+    assert len(rows) == 2
+    assert "| last | last iterate | 2 of 3 |" in rows[0] and rows[0].endswith("| 0.950 |  |")
+    assert "best validation NLL at step 40" in rows[1] and rows[1].endswith("| 0.920 | -0.030 |")
+    assert swag_start_section({}) == "Not run yet.\n"

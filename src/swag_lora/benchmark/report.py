@@ -6,7 +6,8 @@ Reads ``calibration.json``, ``calibration_runs.json`` and the saved predictives 
 table, per task the methods raw and with a temperature (mean ± std over seeds), paired
 bootstrap intervals of the differences (to MAP, and with temperatures to MAP + temperature),
 ranking errors, the oracle-temperature diagnostic, the shift protocol's OOD tables, the
-SWAG-exploration study, the validation tuning, the wall time, and PNG plots in ``img/``.
+SWAG-exploration study, where ``swag-lora train`` starts its SWAG phase (``swag_start.json``, if
+present), the validation tuning, the wall time, and PNG plots in ``img/``.
 """
 
 from __future__ import annotations
@@ -29,7 +30,14 @@ from .comparisons import (
 )
 from .figures import grouped, plot_ood, plot_reliability
 from .results import RESULTS_FILE, RUNS_FILE, load_predictions
-from .sections import field_setup, status_section, study_section, timing_section, tuning_section
+from .sections import (
+    field_setup,
+    status_section,
+    study_section,
+    swag_start_section,
+    timing_section,
+    tuning_section,
+)
 from .verdicts import MARGIN, verdict_rows
 
 __all__ = ["metric_table", "write_results_report"]
@@ -37,6 +45,7 @@ __all__ = ["metric_table", "write_results_report"]
 METRICS = ("acc", "nll", "ece", "mce", "brier")
 OOD_METRICS = ("acc", "nll", "ece", "auroc_entropy", "auroc_mi", "aupr_entropy", "aupr_mi")
 NOTES_FILE = "calibration_notes.md"  # hand-written reading, included verbatim
+SWAG_START_FILE = "swag_start.json"  # bench/swag_start.py: where swag-lora train starts its SWAG phase
 
 
 def _samples(recs) -> str:
@@ -168,7 +177,12 @@ def write_results_report(config, results, out, work=None) -> Path:
                      "| claim | where | verdict | evidence |", "|---|---|---|---|"]
         sections += [f"| {c} | {w} | **{v}** | {e} |" for c, w, v, e in rows] + [""]
     sections += body
-    sections += ["## SWAG-exploration study\n", study_section(runs.get("study", {})),
+    sections += ["## SWAG-exploration study\n", study_section(runs.get("study", {}))]
+    if (results / SWAG_START_FILE).is_file():
+        sections += ["## Where `swag-lora train` starts its SWAG phase\n",
+                     "From `.venv/bin/python bench/swag_start.py` (`bench/results/swag_start.json`).\n",
+                     swag_start_section(read_json(results / SWAG_START_FILE))]
+    sections += [
                  "## Validation tuning\n", tuning_section(runs.get("tuning", {})),
                  "## Wall time\n", timing_section(runs.get("unit_seconds", {}))]
     write_text(out, "\n".join(sections))

@@ -7,7 +7,15 @@ from collections import defaultdict
 
 from ..report.format import method_order
 
-__all__ = ["FIELD_METHODS", "field_setup", "status_section", "study_section", "timing_section", "tuning_section"]
+__all__ = [
+    "FIELD_METHODS",
+    "field_setup",
+    "status_section",
+    "study_section",
+    "swag_start_section",
+    "timing_section",
+    "tuning_section",
+]
 
 
 def tuning_section(tuning: dict) -> str:
@@ -108,3 +116,51 @@ def study_section(study: dict) -> str:
         parts.append(f"**{task}** (seed {s['seed']}, validation split; temperatures fitted on it, so +ts NLL is each "
                      "predictive's calibrated log-likelihood):\n\n" + "\n".join(lines) + f"\n\n{chosen}\n")
     return "\n".join(parts)
+
+
+def _best_epoch(curve: list[dict], map_epochs: float) -> str:
+    """The MAP phase's epoch with the lowest validation NLL (of the evaluations logged in it)."""
+    in_map = [e for e in curve if e["epoch"] <= map_epochs + 1e-9]
+    if not in_map:
+        return "–"
+    best = min(in_map, key=lambda e: e["nll"])
+    return f"{best['epoch']:g} of {map_epochs:g}"
+
+
+def swag_start_section(data: dict) -> str:
+    """``bench/swag_start.py``'s comparison: per recipe and seed, the SWAG phase of ``swag-lora
+    train`` started from the last iterate and from the best-validation MAP checkpoint."""
+    runs = data.get("runs", {})
+    if not runs:
+        return "Not run yet.\n"
+    recipes = data.get("settings", {}).get("recipes", {})
+    common = data.get("settings", {}).get("common", {})
+    head = ("| recipe | seed | start | branched | best MAP epoch | MAP acc | SWAG acc | map+ts NLL | SWAG NLL | "
+            "swag+ts NLL | Δ swag+ts (best − last) |")
+    lines = [head, "|" + "---|" * 11]
+    for key, entry in runs.items():
+        recipe, seed, start = key.split("/")
+        m = entry["methods"]
+        other = runs.get(f"{recipe}/{seed}/last")
+        delta = (f"{m['swag+ts']['nll'] - other['methods']['swag+ts']['nll']:+.3f}"
+                 if start == "best" and other else "")
+        branch = (entry.get("branch") or {}).get("from", "last iterate")
+        lines.append(f"| {recipe} | {seed.removeprefix('seed')} | {start} | {branch} | "
+                     f"{_best_epoch(entry['validation_curve'], recipes.get(recipe, {}).get('map_epochs', 0))} | "
+                     f"{m['map']['acc']:.3f} | {m['swag']['acc']:.3f} | {m['map+ts']['nll']:.3f} | "
+                     f"{m['swag']['nll']:.3f} | {m['swag+ts']['nll']:.3f} | {delta} |")
+    for recipe, c in data.get("comparisons", {}).items():
+        nll, acc = c["swag+ts nll"], c["swag acc"]
+        lines.append(f"\n**{recipe}**, best − last over seeds {', '.join(map(str, c['seeds']))} (95% paired bootstrap): "
+                     f"swag+ts NLL {nll['diff']:+.3f} [{nll['lo']:+.3f}, {nll['hi']:+.3f}], SWAG accuracy "
+                     f"{100 * acc['diff']:+.1f} [{100 * acc['lo']:+.1f}, {100 * acc['hi']:+.1f}] points.")
+    sizes = "; ".join(f"{name}: train {r['train']}, validation {r['validation']}, {r['map_epochs']:g} MAP + "
+                      f"{r['swag_epochs']:g} SWAG epochs"
+                      for name, r in recipes.items())
+    return (f"`swag-lora train` runs on {common.get('task', '?')} (the benchmark's seeded subsets), one schedule: "
+            "linear decay from "
+            f"{common.get('learning_rate', 0):g}, then the SWAG phase at a constant {common.get('swag_learning_rate', 0):g} "
+            f"with the same optimizer; S = {common.get('n_samples', '?')}. Recipes: {sizes}. `last` continues from the "
+            "MAP phase's last iterate; `best` (`--swag_from_best`) restarts from its best-validation checkpoint with "
+            "fresh optimizer moments. Metrics on the validation split (temperatures fitted on it).\n\n"
+            + "\n".join(lines) + "\n")
