@@ -138,7 +138,14 @@ def swag_start_section(data: dict) -> str:
     head = ("| recipe | seed | start | branched | best MAP epoch | MAP acc | SWAG acc | map+ts NLL | SWAG NLL | "
             "swag+ts NLL | Δ swag+ts (best − last) |")
     lines = [head, "|" + "---|" * 11]
-    for key, entry in runs.items():
+    order = {name: i for i, name in enumerate(recipes)}
+
+    def place(key: str):  # recipe as listed, then seed, then the last iterate before the best start
+        recipe, seed, start = key.split("/")
+        return order.get(recipe, len(order)), int(seed.removeprefix("seed")), start != "last"
+
+    for key in sorted(runs, key=place):
+        entry = runs[key]
         recipe, seed, start = key.split("/")
         m = entry["methods"]
         other = runs.get(f"{recipe}/{seed}/last")
@@ -162,5 +169,7 @@ def swag_start_section(data: dict) -> str:
             f"{common.get('learning_rate', 0):g}, then the SWAG phase at a constant {common.get('swag_learning_rate', 0):g} "
             f"with the same optimizer; S = {common.get('n_samples', '?')}. Recipes: {sizes}. `last` continues from the "
             "MAP phase's last iterate; `best` (`--swag_from_best`) restarts from its best-validation checkpoint with "
-            "fresh optimizer moments. Metrics on the validation split (temperatures fitted on it).\n\n"
+            "fresh optimizer moments. MAP is the run's best-validation checkpoint over all its evaluations (the "
+            "SWAG phase's included), as `swag-lora train` records it, so it can differ between the two starts. "
+            "Metrics on the validation split (temperatures fitted on it).\n\n"
             + "\n".join(lines) + "\n")

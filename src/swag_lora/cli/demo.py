@@ -43,7 +43,9 @@ __all__ = ["DEMO_DEFAULTS", "demo_data_dir", "parser", "run", "run_demo"]
 # separate MAP branch) with these defaults: MAP acc 0.680 / NLL 1.869 / ECE 0.183, SWAG scale
 # 1 0.690 / 1.838 / 0.177, scale 100 0.600 / 1.816 / 0.105: calibration improves but accuracy
 # falls, so the best scale depends on the run; `swag-lora evaluate --methods swag-tuned`
-# chooses it on the run's validation split.
+# chooses it on the run's validation split. The SWAG phase continues from the last iterate:
+# starting it from the best-validation weights (--swag_from_best) did not lower validation
+# swag+ts NLL in this recipe (bench/swag_start.py: +0.006 [+0.002, +0.010] over 2 seeds).
 DEMO_DEFAULTS = {
     "train_limit": 240,
     "validation_limit": 100,
