@@ -162,6 +162,8 @@ def test_config_errors_name_the_problem(tiny_model_dir, data_dir):
         grid(tiny_model_dir, data_dir, ivon={"ess": -1})
     with pytest.raises(BenchConfigError, match="tfb: TFB metric must be one of"):
         grid(tiny_model_dir, data_dir, tfb={"metric": "brier"})
+    with pytest.raises(BenchConfigError, match="field_ood must be true or false"):
+        grid(tiny_model_dir, data_dir, field_ood="no")
     with pytest.raises(BenchConfigError, match="length_normalize must be true or false"):
         grid(tiny_model_dir, data_dir,
              tasks={"obqa": {"train": 4, "validation": 4, "test": 4, "length_normalize": "false"}})
@@ -262,3 +264,27 @@ def test_swag_start_section_pairs_each_start_with_the_last_iterate():
     assert "| last | last iterate | 2 of 3 |" in rows[0] and rows[0].endswith("| 0.950 |  |")
     assert "best validation NLL at step 40" in rows[1] and rows[1].endswith("| 0.920 | -0.030 |")
     assert swag_start_section({}) == "Not run yet.\n"
+
+
+def test_field_ood_false_keeps_tfb_blob_and_ivon_in_domain(tmp_path, tiny_model_dir, data_dir, monkeypatch):
+    """With ``field_ood: false`` the TFB group and the BLoB / IVON evaluations get the test and
+    validation subsets only, while MAP, temperature and SWAG keep the OOD sets."""
+    import swag_lora.benchmark.driver as driver_module
+
+    for field_ood in (True, False):
+        config = grid(tiny_model_dir, data_dir, field_ood=field_ood)
+        driver = Driver(config, tmp_path / f"work-{field_ood}", log=lambda s: None)
+        task = config.tasks[0]
+        groups = {name: with_ood for name, _, _, _, with_ood in driver._groups(task, {"scale": 4.0})}
+        assert groups["map-temperature-swag"] and groups["swag-tuned@4"]
+        assert groups["tfb"] is field_ood
+        seen = []
+        monkeypatch.setattr(driver.units, "train_variational", lambda t, s, m: tmp_path / "never-read")
+        monkeypatch.setattr(driver_module, "load_run", lambda path: None)
+        monkeypatch.setattr(driver_module, "evaluate_run",
+                            lambda run, specs, names, *a, seen=seen, **k: seen.append(specs) or [{"method": n}
+                                                                                                  for n in names])
+        driver.evaluate_variational(task, 0, "blob")
+        splits = [(s.task, s.split, bool(s.ood)) for s in seen[0]]
+        expected = [("arc-easy", "test", False), ("arc-easy", "validation", False)]
+        assert splits == expected + ([("arc-challenge", "test", True)] if field_ood else [])

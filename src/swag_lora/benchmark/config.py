@@ -128,6 +128,8 @@ class BenchConfig:
     blob: dict = field(default_factory=dict)
     ivon: dict = field(default_factory=dict)
     tfb: dict = field(default_factory=dict)
+    # evaluate TFB, BLoB and IVON on the OOD sets too (else on the test and validation subsets only)
+    field_ood: bool = True
     # the SWAG-exploration study on validation: {"tasks": [...], "seed": 0, "n_samples": 10,
     # "variants": {name: {learning_rate, optimizer, momentum, collections_per_epoch, max_rank, epochs}}}
     study: dict = field(default_factory=dict)
@@ -212,6 +214,8 @@ class BenchConfig:
             for key in _BUDGET:
                 if given.get(key) is not None and not (isinstance(given[key], (int, float)) and given[key] >= 0):
                     raise BenchConfigError(f"{method}: {key} must be a number >= 0, got {given[key]!r}")
+        if not isinstance(self.field_ood, bool):
+            raise BenchConfigError(f"field_ood must be true or false, got {self.field_ood!r}")
         if self.swag_optimizer not in OPTIMIZERS:
             raise BenchConfigError(f"swag_optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.swag_optimizer!r}")
         self._check_study()

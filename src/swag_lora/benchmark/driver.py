@@ -12,11 +12,13 @@ Per task, the units are, in order:
 3. ``tuning`` (the tuning seed only): validation NLL of SWAG for every SWAG learning rate and
    sample scale; the lowest chooses the rate used for every seed and the ``swag-tuned`` scale.
 4. ``eval`` (per seed): every single-run method on the test subset (and, for MAP,
-   temperature, SWAG, swag-tuned and TFB, the OOD sets), written as soon as each group
-   finishes. TFB Bayesianizes the SWAG branch's ``map/`` adapter (the early-stopped MAP).
+   temperature, SWAG, swag-tuned and, with ``field_ood``, TFB, the OOD sets), written as soon
+   as each group finishes. TFB Bayesianizes the SWAG branch's ``map/`` adapter (the
+   early-stopped MAP).
 5. ``blob`` and ``ivon`` (per seed): a BLoB run and an IVON run from fresh LoRA weights with the
    MAP phase's budget, then its methods (``blob`` and ``blob-mean``, ``ivon`` and
-   ``ivon-mean``) on the test subset and the OOD sets; training and evaluation are one unit.
+   ``ivon-mean``) on the test subset and, with ``field_ood``, the OOD sets; training and
+   evaluation are one unit.
 6. ``zero-shot`` once per task and ``combined`` (ensemble, MultiSWAG over the seeds, reusing
    the saved per-member log-probabilities) once every seed's ``eval`` is done.
 
@@ -103,7 +105,7 @@ class Driver:
         if "mc-dropout" in wanted:
             groups.append(("mc-dropout", ["mc-dropout"], sampled.with_(n_samples=c.mc_dropout_samples), {}, False))
         if "tfb" in wanted:
-            groups.append(("tfb", ["tfb"], sampled, {"tfb": TfbOptions(**c.tfb)}, True))
+            groups.append(("tfb", ["tfb"], sampled, {"tfb": TfbOptions(**c.tfb)}, c.field_ood))
         if "laplace" in wanted:
             groups.append(("laplace", ["laplace"], SamplingOptions(seed=c.sample_seed),
                            {"fit_limit": c.laplace_fit_limit, "laplace": LaplaceOptions(n_samples=c.laplace_samples)},
@@ -135,8 +137,9 @@ class Driver:
 
     def evaluate_variational(self, task: TaskGrid, seed: int, method: str) -> None:
         """Train the BLoB or IVON run of (task, seed) and evaluate its sampled and mean-only
-        methods (those the config lists) on the test subset and the OOD sets, and on validation
-        for their temperatures (as every seed's evaluation group)."""
+        methods (those the config lists) on the test subset, the OOD sets (unless the config's
+        ``field_ood`` is false), and on validation for their temperatures (as every seed's
+        evaluation group)."""
         names = [m for m in (method, f"{method}-mean") if m in self.config.methods]
         marker = self.layout.variational_marker(task.name, seed, method)
         if not names or marker.is_file():
@@ -145,7 +148,7 @@ class Driver:
         c = self.config
 
         def work():
-            records = evaluate_run(load_run(path), self._specs(task, True, with_validation=True), names,
+            records = evaluate_run(load_run(path), self._specs(task, c.field_ood, with_validation=True), names,
                                    SamplingOptions(n_samples=c.n_samples, seed=c.sample_seed), ece_bins=c.ece_bins,
                                    batch_size=c.eval_batch_size, output_root=path / "eval", progress=False,
                                    temperature=c.temperature, log=self.units.say)

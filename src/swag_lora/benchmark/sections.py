@@ -71,7 +71,9 @@ def field_setup(records, cfg: dict) -> list[str]:
     return [f"- BLoB, IVON (own runs from fresh LoRA weights, per seed; the MAP phase's epochs) and TFB (on each "
             f"seed's MAP adapter, σ searched on validation): S = {cfg['n_samples']} weight draws each; "
             f"`blob-mean` and `ivon-mean` are the means alone. Settings: BLoB {settings('blob')}; IVON "
-            f"{settings('ivon')}; TFB {settings('tfb')} (see docs/design.md for the defaults)."]
+            f"{settings('ivon')}; TFB {settings('tfb')} (see docs/design.md for the defaults)."
+            + ("" if cfg.get("field_ood", True) else " They are evaluated in-domain only (test and validation), not "
+               "on the OOD sets (`field_ood: false`).")]
 
 
 def status_section(records, config: dict) -> str:
