@@ -171,3 +171,31 @@ def test_evaluate_every_method_in_one_command_then_report(trained_run, second_ru
 def test_multi_run_methods_over_several_runs_need_an_output_dir(trained_run, second_run):
     proc = swag_lora("evaluate", trained_run, second_run, "--methods", "ensemble", check=False)
     assert proc.returncode == 2 and "--output_dir" in proc.stderr
+
+
+def test_a_swag_phase_with_sgd_from_another_runs_map_adapter(trained_run, tiny_model_dir, data_dir, tmp_path):
+    """The benchmark's SWAG recipe from the command line (README, Train): a second run that
+    starts from the first run's MAP adapter (``--init_adapter``) and is only a SWAG phase, SGD
+    with momentum at a constant rate. At rate 0 its iterates are that MAP adapter exactly."""
+    from safetensors.torch import load_file
+
+    common = ["--model_name_or_path", tiny_model_dir, "--task", "arc-easy", "--data_dir", data_dir,
+              "--train_limit", 32, "--validation_limit", 16, "--init_adapter", trained_run / "map",
+              "--optim", "sgd", "--optim_args", "momentum=0.9", "--lr_scheduler_type", "constant",
+              "--warmup_steps", 0, "--swag_start_step", 0, "--swag_collect_every_steps", 2, "--num_train_epochs", 2,
+              "--eval_strategy", "no", "--save_strategy", "no", "--logging_steps", 1, "--use_cpu", "true",
+              "--disable_tqdm", "true"]
+    moving, still = tmp_path / "sgd", tmp_path / "sgd-rate0"
+    swag_lora("train", *common, "--learning_rate", 0.01, "--swag_learning_rate", 0.01, "--output_dir", moving)
+    config = json.loads((moving / "run_config.json").read_text())
+    assert config["training"]["optim"].endswith("sgd") and config["swag"]["swag_learning_rate"] == 0.01
+    assert config["swag_collected_at_steps"] == [2, 4, 6, 8]  # 32 questions, batch 8: 4 steps per epoch
+    rates = [e["learning_rate"] for e in json.loads((moving / "train_log.json").read_text()) if "learning_rate" in e]
+    assert len(rates) == 8 and all(r == pytest.approx(0.01) for r in rates)  # constant, never decayed
+
+    swag_lora("train", *common, "--learning_rate", 0.0, "--swag_learning_rate", 0.0, "--output_dir", still)
+    start = load_file(str(trained_run / "map" / "adapter_model.safetensors"))
+    swa = load_file(str(still / "swa" / "adapter_model.safetensors"))
+    moved = load_file(str(moving / "swa" / "adapter_model.safetensors"))
+    assert set(swa) == set(start) and all(torch.equal(swa[k], start[k]) for k in start)
+    assert any(not torch.equal(moved[k], start[k]) for k in start)

@@ -74,6 +74,19 @@ def test_lr_schedule_follows_the_trainers_constant_schedules():
         swag_lr_multiplier(3, **kw, schedule="cosine")
 
 
+def test_a_swag_rate_from_a_base_rate_of_zero_is_refused_and_zero_stays_zero():
+    from swag_lora.errors import InvalidSettingError
+    from swag_lora.training.schedule import swag_lr_scheduler
+
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(2))], lr=0.0)
+    settings = SwagSettings(swag_start_step=0, swag_learning_rate=0.01)
+    with pytest.raises(InvalidSettingError, match="cannot be reached from learning_rate 0"):
+        swag_lr_scheduler(optimizer, settings, num_training_steps=4, num_train_epochs=1, learning_rate=0.0)
+    still = swag_lr_scheduler(optimizer, SwagSettings(swag_start_step=0, swag_learning_rate=0.0), num_training_steps=4,
+                              num_train_epochs=1, learning_rate=0.0)
+    assert still.get_last_lr() == [0.0]
+
+
 @pytest.mark.parametrize("schedule, expected", [("constant", [1e-2] * 4), ("linear", [1e-2, 7.5e-3, 5e-3, 2.5e-3])])
 def test_the_trainer_keeps_a_constant_schedule_it_is_given(tmp_path, tokenizer, tiny_llama, arc_train_rows, schedule,
                                                            expected):

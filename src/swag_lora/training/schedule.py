@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import torch
 
+from ..errors import InvalidSettingError
 from .settings import SwagSettings
 
 __all__ = ["BASE_SCHEDULES", "SwagLrLambda", "swag_lr_multiplier", "swag_lr_scheduler"]
@@ -84,10 +85,14 @@ def swag_lr_scheduler(
     """A ``LambdaLR`` following :func:`swag_lr_multiplier` for a run of ``num_training_steps``
     optimizer steps over ``num_train_epochs`` epochs at base rate ``learning_rate``, with a
     warm-up of ``warmup_steps`` steps and the base ``schedule`` (see :data:`BASE_SCHEDULES`;
-    another raises ``ValueError`` as the scheduler evaluates its first step)."""
+    another raises ``ValueError`` as the scheduler evaluates its first step). A SWAG rate above 0
+    from a base rate of 0 is refused (:class:`InvalidSettingError`): the multiplier scales the base."""
     start = settings.start_step(num_training_steps, num_train_epochs)
     ratio = None
     if settings.swag_learning_rate is not None:
-        ratio = settings.swag_learning_rate / learning_rate
+        if learning_rate == 0 and settings.swag_learning_rate != 0:
+            raise InvalidSettingError(f"swag_learning_rate {settings.swag_learning_rate:g} cannot be reached from "
+                                      "learning_rate 0: the schedule scales the base rate; give a learning_rate > 0")
+        ratio = settings.swag_learning_rate / learning_rate if learning_rate else 0.0
     lr_lambda = SwagLrLambda(warmup_steps, num_training_steps, start, settings.swag_anneal_steps, ratio, schedule)
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda)
