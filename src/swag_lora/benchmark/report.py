@@ -69,6 +69,13 @@ def metric_table(groups: dict[str, list[dict]], metrics=METRICS) -> str:
     return "\n".join(lines)
 
 
+def _swag_optimizer(cfg: dict) -> str:
+    """The SWAG phase's optimizer in words (configs from before the choice existed used AdamW)."""
+    if cfg.get("swag_optimizer", "adamw") == "sgd":
+        return f"SGD with momentum {cfg.get('swag_momentum', 0.9):g}"
+    return "AdamW"
+
+
 def _raw(groups: dict) -> dict:
     return {m: recs for m, recs in groups.items() if not m.endswith(TEMPERED_SUFFIX)}
 
@@ -97,9 +104,9 @@ def write_results_report(config, results, out, work=None) -> Path:
             for name, t in cfg["tasks"].items()) + ".",
         f"- MAP phase: {cfg['map_epochs']:g} epochs at {cfg['learning_rate']:g} (linear decay, "
         f"{cfg['warmup_ratio']:g} warm-up), batch {cfg['batch_size']}; MAP = the epoch with the best validation NLL.",
-        f"- SWAG phase from that MAP adapter: {cfg['swag_epochs']:g} epochs at a constant rate chosen on "
-        f"validation among {cfg['swag_learning_rates']}, {cfg['collections_per_epoch']} collections per epoch, "
-        f"K = {cfg['max_rank']}.",
+        f"- SWAG phase from that MAP adapter: {cfg['swag_epochs']:g} epochs of {_swag_optimizer(cfg)} at a constant "
+        f"rate chosen on validation among {cfg['swag_learning_rates']}, {cfg['collections_per_epoch']} collections "
+        f"per epoch, K = {cfg['max_rank']}.",
         f"- Evaluation: SWAG S = {cfg['n_samples']} at scale {cfg['scale']:g} (`swag`) and at the validation-tuned "
         f"scale (`swag-tuned`, grid {cfg['scale_grid']}); MC dropout S = {cfg['mc_dropout_samples']}; "
         f"Laplace-LoRA K-FAC on {cfg['laplace_fit_limit']} training questions, marginal-likelihood prior, "
