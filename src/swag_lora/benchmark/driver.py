@@ -104,12 +104,12 @@ class Driver:
             groups.append(("swa", ["swa"], SamplingOptions(), {}, False))
         if "mc-dropout" in wanted:
             groups.append(("mc-dropout", ["mc-dropout"], sampled.with_(n_samples=c.mc_dropout_samples), {}, False))
-        if "tfb" in wanted:
-            groups.append(("tfb", ["tfb"], sampled, {"tfb": TfbOptions(**c.tfb)}, c.field_ood))
         if "laplace" in wanted:
             groups.append(("laplace", ["laplace"], SamplingOptions(seed=c.sample_seed),
                            {"fit_limit": c.laplace_fit_limit, "laplace": LaplaceOptions(n_samples=c.laplace_samples)},
                            False))
+        if "tfb" in wanted:  # last: its σ search makes it the longest group
+            groups.append(("tfb", ["tfb"], sampled, {"tfb": TfbOptions(**c.tfb)}, c.field_ood))
         return groups
 
     def evaluate_seed(self, task: TaskGrid, seed: int) -> None:
