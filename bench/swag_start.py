@@ -35,6 +35,7 @@ from swag_lora.bayes.sampling import SamplingOptions
 from swag_lora.benchmark.layout import clear_unfinished, finished_run
 from swag_lora.evaluation.data import EvalSpec
 from swag_lora.evaluation.harness import evaluate_run
+from swag_lora.evaluation.store import load_evaluation
 from swag_lora.files import read_json, write_json
 from swag_lora.lm.smollm2 import SMOLLM2_ALIAS
 from swag_lora.metrics.averaging import predictive_log_probs
@@ -108,8 +109,9 @@ def validation_predictive(path: Path, label: str = "swag+ts") -> tuple[np.ndarra
     """The averaged predictive p̄ [N, C] (with the record's temperature) of a saved validation
     evaluation of run ``path``, and its labels."""
     folder = path / "eval" / COMMON["task"] / "validation" / label
+    log_probs, labels = load_evaluation(folder)
     T = read_json(folder / "metrics.json").get("temperature") or 1.0
-    return np.exp(predictive_log_probs(np.load(folder / "log_probs.npy"), T)), np.load(folder / "labels.npy")
+    return np.exp(predictive_log_probs(log_probs, T)), labels
 
 
 def compare_starts(runs: dict, work: Path) -> dict:
@@ -117,8 +119,8 @@ def compare_starts(runs: dict, work: Path) -> dict:
     accuracy, with 95% paired bootstrap intervals (questions resampled jointly for every seed)."""
     out = {}
     for name in RECIPES:
-        seeds = sorted({int(k.split("/")[1][4:]) for k in runs if k.startswith(f"{name}/")
-                        and f"{name}/{k.split('/')[1]}/last" in runs and f"{name}/{k.split('/')[1]}/best" in runs})
+        seeds = sorted({int(key.split("/")[1].removeprefix("seed")) for key in runs if key.startswith(f"{name}/")})
+        seeds = [s for s in seeds if all(f"{name}/seed{s}/{start}" in runs for start in STARTS)]
         if not seeds:
             continue
         pairs = {}

@@ -189,8 +189,7 @@ def write_results_report(config, results, out, work=None) -> Path:
         sections += ["## Where `swag-lora train` starts its SWAG phase\n",
                      "From `.venv/bin/python bench/swag_start.py` (`bench/results/swag_start.json`).\n",
                      swag_start_section(read_json(results / SWAG_START_FILE))]
-    sections += [
-                 "## Validation tuning\n", tuning_section(runs.get("tuning", {})),
+    sections += ["## Validation tuning\n", tuning_section(runs.get("tuning", {})),
                  "## Wall time\n", timing_section(runs.get("unit_seconds", {}))]
     write_text(out, "\n".join(sections))
     return out
