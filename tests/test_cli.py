@@ -107,6 +107,7 @@ def test_evaluate_then_report(trained_run, data_dir, tmp_path):
         (["evaluate", "{run}", "--methods", "bogus"], "unknown method"),
         (["report", "{tmp}"], "no metrics.json"),
         (["frobnicate"], "unknown command"),
+        (["train", "--swag_optimizer", "sgd", "--output_dir", "{tmp}/z"], "needs its own swag_learning_rate"),
     ],
 )
 def test_user_errors_give_one_clear_line(args, message, tmp_path, trained_run):
@@ -199,3 +200,20 @@ def test_a_swag_phase_with_sgd_from_another_runs_map_adapter(trained_run, tiny_m
     moved = load_file(str(moving / "swa" / "adapter_model.safetensors"))
     assert set(swa) == set(start) and all(torch.equal(swa[k], start[k]) for k in start)
     assert any(not torch.equal(moved[k], start[k]) for k in start)
+
+
+def test_one_train_command_runs_the_swag_phase_on_sgd(tiny_model_dir, data_dir, tmp_path):
+    """``--swag_optimizer sgd``: AdamW on the linear schedule for the first epoch, then SGD with
+    momentum at the constant SWAG rate for the second, in one run; the run records both."""
+    run = tmp_path / "one-command"
+    swag_lora("train", "--model_name_or_path", tiny_model_dir, "--task", "arc-easy", "--data_dir", data_dir,
+              "--train_limit", 32, "--validation_limit", 16, "--num_train_epochs", 2, "--learning_rate", 1e-3,
+              "--warmup_steps", 0, "--swag_start_epoch", 1, "--swag_collect_every_steps", 1, "--swag_optimizer", "sgd",
+              "--swag_learning_rate", 0.01, "--swag_momentum", 0.8, "--eval_strategy", "epoch", "--save_strategy", "no",
+              "--logging_steps", 1, "--use_cpu", "true", "--disable_tqdm", "true", "--output_dir", run)
+    config = json.loads((run / "run_config.json").read_text())
+    assert config["swag"]["swag_optimizer"] == "sgd" and config["swag"]["swag_momentum"] == 0.8
+    assert config["swag_resolved"]["optimizer"] == "sgd" and config["swag_start_step"] == 4
+    assert config["training"]["optim"].startswith("adamw") and config["swag_collected_at_steps"] == [5, 6, 7, 8]
+    rates = [e["learning_rate"] for e in json.loads((run / "train_log.json").read_text()) if "learning_rate" in e]
+    assert len(rates) == 8 and all(r <= 1e-3 for r in rates[:4]) and rates[4:] == pytest.approx([0.01] * 4)

@@ -17,7 +17,7 @@ from ..lm.quantization import COMPUTE_DTYPES, QUANT_TYPES, Quantization
 from ..lm.smollm2 import SMOLLM2_ALIAS
 from ..tasks import CLOZE_PROMPTS
 from ..tasks.locate import DataDirs
-from ..training.settings import BlobSettings, IvonSettings, SwagSettings
+from ..training.settings import SWAG_OPTIMIZERS, BlobSettings, IvonSettings, SwagSettings
 
 __all__ = [
     "BAYES_METHODS",
@@ -209,6 +209,14 @@ class SwagArguments:
                           "the last iterate."},
     )
 
+    swag_optimizer: str | None = field(
+        default=None,
+        metadata={"help": "Optimizer of the SWAG phase: sgd switches to SGD with momentum (--swag_momentum) at the "
+                          "SWAG start, as the original SWAG (needs --swag_learning_rate, e.g. 0.01); default: keep "
+                          "the first phase's (--optim).", "choices": list(SWAG_OPTIMIZERS)},
+    )
+    swag_momentum: float = field(default=0.9, metadata={"help": "Momentum of the SWAG phase's SGD."})
+
     def settings(self, num_train_epochs: float) -> SwagSettings:
         start_epoch = self.swag_start_epoch
         if start_epoch is None and self.swag_start_step is None:
@@ -221,6 +229,8 @@ class SwagArguments:
             swag_anneal_steps=self.swag_anneal_steps,
             max_rank=self.swag_max_rank,
             branch_from_best=self.swag_from_best,
+            optimizer=self.swag_optimizer,
+            momentum=self.swag_momentum,
         )
 
 

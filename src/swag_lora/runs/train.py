@@ -74,6 +74,8 @@ def train_run(
     if bayes_args.bayes_method != "swag" and model_args.objective != "multiple-choice":
         raise InvalidSettingError(f"--bayes_method {bayes_args.bayes_method} trains multiple-choice runs only; "
                                   "generation runs train with SWAG")
+    if bayes_args.bayes_method == "swag":
+        swag_args.settings(training_args.num_train_epochs)  # a bad SWAG setting stops here, before any work
     run_dir = Path(training_args.output_dir)
     with run_lock(run_dir, "swag-lora train") if training_args.should_save else nullcontext():
         _prepare_output_dir(run_dir, wants_resume(training_args.resume_from_checkpoint), run_args.overwrite_output_dir,

@@ -16,7 +16,9 @@ from ..bayes.ivon import IVON_DEFAULTS
 from ..bayes.posterior import DEFAULT_MAX_RANK
 from ..errors import InvalidSettingError
 
-__all__ = ["BlobSettings", "IvonSettings", "SwagSettings"]
+__all__ = ["SWAG_OPTIMIZERS", "BlobSettings", "IvonSettings", "SwagSettings"]
+
+SWAG_OPTIMIZERS = ("sgd",)  # what the SWAG phase can switch to (None: keep the first phase's optimizer)
 
 
 @dataclass
@@ -27,7 +29,10 @@ class SwagSettings:
     ``swag_start_step``; ``swag_learning_rate=None`` keeps the base schedule unchanged.
     ``branch_from_best`` starts the SWAG phase from the best-validation weights seen so far
     (with fresh optimizer moments) instead of the last iterate, as the calibration benchmark
-    does; it needs evaluations during the first phase (``SwagTrainer``).
+    does; it needs evaluations during the first phase (``SwagTrainer``). ``optimizer="sgd"``
+    runs the SWAG phase on SGD with ``momentum`` instead of the first phase's optimizer
+    (:mod:`swag_lora.training.sgd_phase`); it needs ``swag_learning_rate``, since SGD's rates
+    are not Adam's.
     """
 
     swag_start_epoch: float | None = None
@@ -37,6 +42,8 @@ class SwagSettings:
     swag_anneal_steps: int = 0
     max_rank: int = DEFAULT_MAX_RANK
     branch_from_best: bool = False
+    optimizer: str | None = None
+    momentum: float = 0.9
 
     def __post_init__(self):
         if self.swag_start_epoch is not None and self.swag_start_step is not None:
@@ -49,6 +56,14 @@ class SwagSettings:
             raise InvalidSettingError(f"max_rank must be >= 0, got {self.max_rank}")
         if self.swag_learning_rate is not None and self.swag_learning_rate < 0:
             raise InvalidSettingError(f"swag_learning_rate must be >= 0, got {self.swag_learning_rate}")
+        if self.optimizer is not None and self.optimizer not in SWAG_OPTIMIZERS:
+            raise InvalidSettingError(f"unknown SWAG-phase optimizer {self.optimizer!r}; choose "
+                                      f"{', '.join(SWAG_OPTIMIZERS)} (or none: keep the first phase's)")
+        if self.optimizer is not None and self.swag_learning_rate is None:
+            raise InvalidSettingError(f"a SWAG phase on {self.optimizer} needs its own swag_learning_rate: the first "
+                                      "phase's rate is an Adam-style rate (e.g. 1e-3), SGD's are larger (0.01 here)")
+        if not 0 <= self.momentum < 1:
+            raise InvalidSettingError(f"SWAG-phase momentum must be in [0, 1), got {self.momentum}")
 
     def start_step(self, max_steps: int, num_train_epochs: float) -> int:
         """The optimizer step at which the SWAG phase begins, for a run of ``max_steps`` steps."""

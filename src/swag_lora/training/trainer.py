@@ -13,6 +13,11 @@ posterior of an uninterrupted one.
 Several processes. Every process collects the same posterior (reading parameters that FSDP
 or ZeRO-3 shard through :mod:`swag_lora.distributed`); only the main process writes files.
 
+SGD for the SWAG phase. With ``SwagSettings(optimizer="sgd")`` the first phase runs on the
+Trainer's optimizer and the SWAG phase on SGD with momentum
+(:class:`~swag_lora.training.sgd_phase.SwitchToSgd`); a checkpoint records the switch, and a
+run resumed after it rebuilds SGD for the optimizer state it loads.
+
 BLoB and IVON. With a :class:`~swag_lora.training.blob.BlobCallback` the LoRA A outputs carry
 flipout noise in training passes and a KL step follows every optimizer step; with
 :class:`~swag_lora.training.settings.IvonSettings` the optimizer is IVON over the tracked
@@ -54,6 +59,7 @@ from .callbacks import (
 from .ivon import make_ivon
 from .schedule import BASE_SCHEDULES, swag_lr_scheduler
 from .settings import IvonSettings, SwagSettings
+from .sgd_phase import SwitchToSgd, sgd_like
 
 __all__ = ["SwagTrainer", "TrainingDivergedError", "compute_eval_metrics", "logits_metrics"]
 
@@ -112,6 +118,18 @@ class SwagTrainer(Trainer):
         self.branch_callback = BranchFromBest(self.swag_callback, self.best_callback, self) if swag.branch_from_best else None
         if self.branch_callback is not None:
             self.add_callback(self.branch_callback)
+        self.sgd_phase = SwitchToSgd(self.swag_callback, self, swag.momentum) if swag.optimizer == "sgd" else None
+        if self.sgd_phase is not None:
+            self._check_sgd_phase()
+            self.add_callback(self.sgd_phase)
+
+    def _check_sgd_phase(self) -> None:
+        if self.blob is not None or self.ivon_settings is not None:
+            raise InvalidSettingError("a SWAG phase on SGD applies to SWAG training, not to BLoB or IVON")
+        if self.is_fsdp_enabled or self.is_deepspeed_enabled:
+            raise InvalidSettingError("the switch to SGD for the SWAG phase does not run under FSDP or DeepSpeed, "
+                                      "which own the optimizer; run the SWAG phase as its own run instead "
+                                      "(--init_adapter MAP_RUN/map --optim sgd, README)")
 
     def _check_variational(self) -> None:
         if self.blob is None and self.ivon_settings is None:
@@ -130,7 +148,12 @@ class SwagTrainer(Trainer):
 
     def create_optimizer(self, model=None):
         if self.ivon_settings is None:
-            return super().create_optimizer(model)
+            resumed_on_sgd = self.optimizer is None and self.sgd_phase is not None \
+                and self.sgd_phase.switched_at is not None
+            optimizer = super().create_optimizer(model)
+            if resumed_on_sgd:  # the checkpoint holds SGD's state: rebuild SGD, not the first optimizer
+                self.optimizer = optimizer = sgd_like(optimizer, self.sgd_phase.momentum)
+            return optimizer
         if self.optimizer is None:
             self.ivon = make_ivon(self.posterior.view.params, self.ivon_settings, self.args.learning_rate,
                                   self.ivon_ess)
@@ -197,6 +220,13 @@ class SwagTrainer(Trainer):
         self._ivon_step = int(meta.get("ivon_step", 0))
         if self.branch_callback is not None:
             self.branch_callback.branched_at = meta.get("branched_at")
+        switched = meta.get("sgd_from_step")
+        if switched is not None and self.sgd_phase is None:
+            raise checkpoints.CheckpointError(f"checkpoint {folder} was taken after the SWAG phase switched to SGD "
+                                              f"(step {switched}); resume with the original run's --swag_optimizer "
+                                              "sgd")
+        if self.sgd_phase is not None:
+            self.sgd_phase.switched_at = switched
 
     def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
         if not os.path.isfile(os.path.join(resume_from_checkpoint, ADAPTER_FILE)):
@@ -241,6 +271,7 @@ class SwagTrainer(Trainer):
             "swag": swag_meta,
             "best": best_meta,
             "branched_at": self.branch_callback.branched_at if self.branch_callback is not None else None,
+            "sgd_from_step": self.sgd_phase.switched_at if self.sgd_phase is not None else None,
         }
         tensors = {**{f"swag.{k}": v for k, v in swag_tensors.items()}, **{f"best.{k}": v for k, v in best_tensors.items()}}
         if self.blob is not None:
