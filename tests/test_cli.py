@@ -89,6 +89,9 @@ def test_evaluate_then_report(trained_run, data_dir, tmp_path):
         log_probs = np.load(folder / "log_probs.npy")
         assert log_probs.shape[:2] == (metrics["n_examples"], 3)
         assert np.allclose(np.exp(log_probs).sum(-1), 1.0, atol=1e-5)
+    again = swag_lora("evaluate", trained_run, "--methods", "map", "swa", "swag", "swag-diag", "--limit", 24,
+                      "--ood_tasks", "arc-challenge:test:20", "--n_samples", 3, "--data_dir", data_dir, "--resume")
+    assert again.stderr.count("(read back: written before)") == 8 and again.stdout == proc.stdout
     report_dir = tmp_path / "report"
     swag_lora("report", trained_run, "--output_dir", report_dir)
     report = (report_dir / "report.md").read_text()

@@ -424,3 +424,65 @@ def test_temperature_on_top_reuses_the_members_passes(tiny_runs, test_data, tmp_
     assert by["temperature"]["nll"] == pytest.approx(
         M.negative_log_likelihood(M.temper(M.average_log_probs(lp), by["temperature"]["temperature"]),
                                   test_data.labels))
+
+
+def test_a_resumed_evaluation_reads_back_what_was_written_and_computes_only_the_rest(tiny_runs, data_dir, tmp_path,
+                                                                                    monkeypatch):
+    """``resume``: a second call over the same folder makes no forward pass (the temperatures'
+    validation passes included) and returns the same records; with one evaluation lost (an
+    interrupted call) only that one is computed, and comes out the same; other sampling
+    settings reuse nothing."""
+    import shutil
+
+    import swag_lora.bayes.predictive as predictive
+    from swag_lora.evaluation.data import EvalSpec, prepare_data, run_split
+    from swag_lora.evaluation.harness import evaluate_methods
+
+    calls = []
+    real = predictive.member_log_probs
+
+    def counted(model, features, collator, method, *args, **kwargs):
+        calls.append((method.name, len(features)))
+        return real(model, features, collator, method, *args, **kwargs)
+
+    monkeypatch.setattr(predictive, "member_log_probs", counted)
+    run = tiny_runs[0]
+    datas = [prepare_data(run, EvalSpec("arc-easy", "test", limit=8, data_dir=str(data_dir))),
+             run_split(run, "validation"),
+             prepare_data(run, EvalSpec("arc-challenge", "test", limit=6, data_dir=str(data_dir), ood=True))]
+    names = ["map", "temperature", "swag"]
+    keys = ("method", "task", "split", "acc", "nll", "ece", "temperature", "n_members", "auroc_entropy")
+
+    def evaluate(resume, n_samples=2):
+        calls.clear()
+        records = evaluate_methods(context([run], n_samples=n_samples), datas, names, tmp_path, temperature=True,
+                                   resume=resume)
+        return [{k: r.get(k) for k in keys} for r in records]
+
+    first = evaluate(resume=False)
+    assert len(first) == 12 and calls  # map, temperature, swag, swag+ts on 3 datasets
+    assert evaluate(resume=True) == first and calls == []
+    shutil.rmtree(tmp_path / "arc-challenge" / "test" / "swag")
+    assert evaluate(resume=True) == first and calls == [("swag", 6)]
+    evaluate(resume=True, n_samples=3)
+    assert sorted(set(calls)) == [("map", 6), ("map", 8), ("map", 12), ("swag", 6), ("swag", 8), ("swag", 12)]
+
+
+def test_a_finished_evaluation_is_found_only_when_everything_that_defines_it_matches(tmp_path):
+    from swag_lora.evaluation.store import find_finished_evaluation, write_evaluation
+
+    folder = tmp_path / "arc-easy" / "test" / "swag"
+    record = {"run": "runs/a", "run_config_digest": "sha256:1", "method": "swag", "scale_grid": [1.0, 3.0],
+              "sampling": {"n_samples": 2, "seed": 0}, "nll": 1.2}
+    log_probs = np.log(np.full((3, 2, 4), 0.25, dtype=np.float32))
+    write_evaluation(folder, record, log_probs, [0, 1, 2], ["q1", "q2", "q3"])
+    expected = {"run": "runs/a", "run_config_digest": "sha256:1", "method": "swag", "scale_grid": (1.0, 3.0),
+                "sampling": {"n_samples": 2, "seed": 0}}
+    found = find_finished_evaluation(folder, ["q1", "q2", "q3"], expected)
+    assert found is not None and found[0]["nll"] == 1.2 and found[1].shape == (3, 2, 4)
+    assert find_finished_evaluation(folder, ["q1", "q3", "q2"], expected) is None  # other order
+    for key, other in (("run_config_digest", "sha256:2"), ("sampling", {"n_samples": 3, "seed": 0}),
+                       ("scale_grid", (1.0,)), ("temperature", 2.0)):
+        assert find_finished_evaluation(folder, ["q1", "q2", "q3"], {**expected, key: other}) is None, key
+    (folder / "metrics.json").unlink()  # written last: without it the evaluation is unfinished
+    assert find_finished_evaluation(folder, ["q1", "q2", "q3"], expected) is None

@@ -28,6 +28,7 @@ __all__ = [
     "atomic_folder_write",
     "atomic_write",
     "is_io_error",
+    "json_default",
     "read_json",
     "write_error",
     "write_json",
@@ -122,7 +123,7 @@ def write_json(path: str | os.PathLike, data) -> None:
 
     def _write(tmp: str) -> None:
         with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, default=_json_default)
+            json.dump(data, handle, indent=2, default=json_default)
             handle.write("\n")
 
     atomic_write(path, _write)
@@ -143,7 +144,9 @@ def read_json(path: str | os.PathLike):
         return json.load(handle)
 
 
-def _json_default(value):
+def json_default(value):
+    """How :func:`write_json` writes what JSON has no type for: NumPy numbers and arrays as
+    numbers and lists, anything else (paths) as its string."""
     if isinstance(value, (np.integer,)):
         return int(value)
     if isinstance(value, (np.floating,)):

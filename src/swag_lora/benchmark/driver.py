@@ -23,7 +23,9 @@ Per task, the units are, in order:
    the saved per-member log-probabilities) once every seed's ``eval`` is done.
 
 A unit is done when its output exists (a finished run directory, a JSON marker); a run
-directory left half-written by a stop is deleted and retrained. After every unit the
+directory left half-written by a stop is deleted and retrained. An evaluation unit a stop
+interrupted starts again with ``resume``: every (method, dataset) it had written for the same
+run and settings is read back, so only what was left is computed. After every unit the
 results file is rebuilt from all evaluations on disk (see :mod:`swag_lora.benchmark.results`).
 """
 
@@ -129,7 +131,8 @@ class Driver:
                 records = evaluate_run(run, self._specs(task, with_ood, with_validation=True), methods, sampling,
                                        ece_bins=self.config.ece_bins, batch_size=self.config.eval_batch_size,
                                        output_root=self.layout.eval_root(task.name, seed, lr), progress=False,
-                                       temperature=self.config.temperature, log=self.units.say, **options)
+                                       temperature=self.config.temperature, log=self.units.say, resume=True,
+                                       **options)
                 write_json(self.layout.eval_marker(task.name, seed, lr, name),
                            {"labels": [r["method"] for r in records]})
 
@@ -151,7 +154,7 @@ class Driver:
             records = evaluate_run(load_run(path), self._specs(task, c.field_ood, with_validation=True), names,
                                    SamplingOptions(n_samples=c.n_samples, seed=c.sample_seed), ece_bins=c.ece_bins,
                                    batch_size=c.eval_batch_size, output_root=path / "eval", progress=False,
-                                   temperature=c.temperature, log=self.units.say)
+                                   temperature=c.temperature, log=self.units.say, resume=True)
             write_json(marker, {"labels": [r["method"] for r in records]})
 
         self.units.timed(f"{task.name}/seed{seed}/eval/{method}", work)
@@ -197,7 +200,7 @@ class Driver:
                 sampling = SamplingOptions(n_samples=c.n_samples, scale=scale, seed=c.sample_seed)
                 ctx = make_context(runs, saved_roots=roots, sampling=sampling, batch_size=c.eval_batch_size)
                 evaluate_methods(ctx, datas, names, self.layout.combined_root(task.name, lr), c.ece_bins,
-                                 temperature=c.temperature, log=self.units.say)
+                                 temperature=c.temperature, log=self.units.say, resume=True)
             write_json(marker, {"runs": [str(p) for p in paths], "scales": scales})
 
         self.units.timed(f"{task.name}/combined", work)

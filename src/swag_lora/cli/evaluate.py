@@ -97,6 +97,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--output_dir", default=None,
                    help="where results go: with one run, all of them (default RUN/eval); with several runs, the "
                         "multi-run methods' (single-run methods always write to RUN/eval)")
+    p.add_argument("--resume", action="store_true",
+                   help="go on after an interrupted evaluate: every method and dataset already written in the "
+                        "result folders for the same run (its run_config.json), questions, method settings and "
+                        "sampling is read back instead of computed")
     p.add_argument("--allow_base_mismatch", action="store_true",
                    help="go on (with a warning) when the base model's weights differ from the ones a run recorded")
     p.add_argument("--no_progress", action="store_true", help="no progress bars (a line per method and dataset "
@@ -192,7 +196,8 @@ def _evaluate(args, device) -> int:
         datas = [prepare_data(run, spec) for spec in specs_for(run)]
         if single:
             ctx = make_context([run], **settings)
-            records += evaluate_methods(ctx, datas, single, single_root(run), args.ece_bins, args.temperature, _log)
+            records += evaluate_methods(ctx, datas, single, single_root(run), args.ece_bins, args.temperature, _log,
+                                        resume=args.resume)
         if args.sample_study:
             for data in (d for d in datas if not d.ood):
                 study, arrays = run_sample_study(
@@ -205,7 +210,8 @@ def _evaluate(args, device) -> int:
         ctx = make_context(runs, saved_roots={str(r.path): single_root(r) for r in runs}, **settings)
         root = Path(args.output_dir) if args.output_dir else host.path / EVAL_DIR
         datas = [prepare_data(host, spec) for spec in specs_for(host)]
-        records += evaluate_methods(ctx, datas, multi, root, args.ece_bins, args.temperature, _log)
+        records += evaluate_methods(ctx, datas, multi, root, args.ece_bins, args.temperature, _log,
+                                    resume=args.resume)
     if D.is_main_process():
         print(summary_table(records))
         for path in studies:

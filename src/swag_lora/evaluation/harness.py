@@ -5,6 +5,12 @@ on every dataset with the same members. In-distribution datasets come first; an 
 dataset's record also holds the OOD-detection metrics against the first in-distribution
 dataset evaluated by the same method (same runs, same samples), so a results table can be
 built from ``metrics.json`` files alone.
+
+With ``resume`` an interrupted evaluation goes on where it stopped: every (method, dataset)
+already written for the same run, questions, method settings and sampling is read back instead
+of computed (:func:`~swag_lora.evaluation.store.find_finished_evaluation`), and so is the
+validation pass a temperature is fitted on. Methods are still built (fitted) again; the fits
+are deterministic, and a fit that came out otherwise changes the settings, so nothing is reused.
 """
 
 from __future__ import annotations
@@ -25,12 +31,12 @@ from ..bayes.registry import METHODS, MethodContext, build_method, check_availab
 from ..bayes.sampling import SamplingOptions
 from ..bayes.temperature import Tempered
 from ..errors import InvalidSettingError
-from ..runs.layout import EVAL_DIR
+from ..runs.layout import EVAL_DIR, RUN_CONFIG
 from ..runs.load import LoadedRun
 from ..runs.lock import lock_folder_for, run_lock
 from ..runs.provenance import provenance
 from .data import EvalData, EvalSpec, prepare_data, run_split
-from .store import SavedOrComputed, write_evaluation
+from .store import SavedOrComputed, file_digest, find_finished_evaluation, write_evaluation
 
 __all__ = ["build_methods", "evaluate_methods", "evaluate_run", "make_context"]
 
@@ -61,10 +67,14 @@ def make_context(
                          reuse=reuse, **settings)
 
 
-def build_methods(ctx: MethodContext, names: list[str], temperature: bool = False) -> list[tuple[str, object, float]]:
+def build_methods(ctx: MethodContext, names: list[str], temperature: bool = False,
+                  saved_validation: Callable[[str, object], np.ndarray | None] | None = None,
+                  ) -> list[tuple[str, object, float]]:
     """(name, predictive, seconds to build it) for every requested method, each built once;
     with ``temperature``, also each method with a fitted temperature on top (``METHOD+ts``),
-    right after it. Building includes any fitting (validation passes, curvature).
+    right after it. Building includes any fitting (validation passes, curvature);
+    ``saved_validation(name, method)`` may give a method's validation log-probabilities
+    already on disk, which its temperature is then fitted on without a pass.
 
     ``temperature`` (MAP with a fitted temperature) tempers the ``map`` method built here when
     that is requested too, so both share one set of forward passes; with ``temperature`` also
@@ -74,6 +84,7 @@ def build_methods(ctx: MethodContext, names: list[str], temperature: bool = Fals
     for name in order:
         started = time.time()
         if name == "temperature" and "map" in by_name:
+            _preload_validation(by_name["map"], "map", saved_validation)
             method = temperature_scaled(by_name["map"], ctx, name="temperature")
         else:
             method = build_method(name, ctx)
@@ -81,8 +92,17 @@ def build_methods(ctx: MethodContext, names: list[str], temperature: bool = Fals
         built.append((name, method, time.time() - started))
         if temperature and name != "temperature" and not (name == "map" and "temperature" in names):
             started = time.time()
+            _preload_validation(method, name, saved_validation)
             built.append((name, temperature_scaled(method, ctx), time.time() - started))
     return built
+
+
+def _preload_validation(method, name: str, saved_validation) -> None:
+    if saved_validation is None or getattr(method, "validation_log_probs", None) is not None:
+        return
+    log_probs = saved_validation(name, method)
+    if log_probs is not None:
+        method.validation_log_probs = log_probs  # what temperature_scaled fits on (bayes.fitting)
 
 
 def evaluate_methods(
@@ -93,10 +113,13 @@ def evaluate_methods(
     ece_bins: int = M.DEFAULT_ECE_BINS,
     temperature: bool = False,
     log: Callable[[str], None] | None = None,
+    resume: bool = False,
 ) -> list[dict]:
     """Evaluate the methods ``names`` over ``ctx`` on every dataset; write each evaluation to
     ``output_root/TASK/SPLIT/LABEL/`` and return the records; ``log`` (if given) gets one line
-    per method and dataset as each finishes.
+    per method and dataset as each finishes. With ``resume``, evaluations already written there
+    for the same runs, questions, settings and sampling are read back, not computed (module
+    docstring).
 
     The folder's lock (:mod:`swag_lora.runs.lock`) is taken first, so an unwritable folder or
     another writer stops the call before any work. A method with a temperature on top reuses
@@ -107,13 +130,27 @@ def evaluate_methods(
     check_available(names, ctx.runs)  # before any method is built or written
     output_root = Path(output_root)
     with run_lock(lock_folder_for(output_root), "swag-lora evaluate") if D.is_main_process() else nullcontext():
-        return _evaluate_methods(ctx, datas, names, output_root, ece_bins, temperature, log)
+        return _evaluate_methods(ctx, datas, names, output_root, ece_bins, temperature, log, resume)
 
 
-def _evaluate_methods(ctx, datas, names, output_root: Path, ece_bins, temperature, log) -> list[dict]:
+def _evaluate_methods(ctx, datas, names, output_root: Path, ece_bins, temperature, log, resume=False) -> list[dict]:
     datas = sorted(datas, key=lambda d: d.ood)  # in-distribution first (stable)
-    built = build_methods(ctx, names, temperature)
     multi = len(ctx.runs) > 1 or any(METHODS[n].multi_run for n in names)
+    identity = {False: _run_identity(ctx, False), True: _run_identity(ctx, True)}  # by: a multi-run record?
+
+    def finished(data, name: str, method):
+        label = predictive_label(name, method)
+        expected = {**identity[multi and METHODS[name].multi_run], "task": data.task, "split": data.split, "ood": data.ood,
+                    "base_method": name, "method": label, "sampling": ctx.sampling.to_dict(),
+                    "n_examples": len(data.labels), **method.settings}
+        return find_finished_evaluation(output_root / data.task / data.split / label, data.ids, expected)
+
+    def saved_validation(name: str, method):
+        val = ctx.validation_data() if ctx.validation is not None else None
+        found = finished(val, name, method) if val is not None else None
+        return None if found is None else found[1]
+
+    built = build_methods(ctx, names, temperature, saved_validation if resume else None)
     reference: dict[str, tuple[EvalData, np.ndarray, float]] = {}
     records = []
     for data in datas:
@@ -122,6 +159,18 @@ def _evaluate_methods(ctx, datas, names, output_root: Path, ece_bins, temperatur
             started = time.time()
             inner = method.inner if isinstance(method, Tempered) else None
             fitted_on = getattr(method, "validation_log_probs", None)
+            saved = finished(data, name, method) if resume else None
+            if saved is not None:
+                record, log_probs = saved
+                computed[id(method)] = log_probs
+                label = record["method"]
+                if not data.ood:
+                    reference.setdefault(label, (data, log_probs, record["temperature"]))
+                if log is not None and D.is_main_process():
+                    log(f"{label} on {data.task}/{data.split}: acc {record['acc']:.3f}, NLL {record['nll']:.3f}, "
+                        f"ECE {record['ece']:.3f} (read back: written before)")
+                records.append(record)
+                continue
             if inner is not None and id(inner) in computed:
                 log_probs = computed[id(inner)]
                 summary = summarise_predictive(method, log_probs, data.labels, ece_bins)
@@ -133,7 +182,8 @@ def _evaluate_methods(ctx, datas, names, output_root: Path, ece_bins, temperatur
                                                          ctx.batch_size, ece_bins, ctx.progress)
             computed[id(method)] = log_probs
             label = predictive_label(name, method)
-            record = _record(ctx, data, name, label, summary, time.time() - started, multi and METHODS[name].multi_run)
+            record = _record(ctx, data, name, label, summary, time.time() - started, multi and METHODS[name].multi_run,
+                             identity[multi and METHODS[name].multi_run])
             record["build_seconds"] = build_seconds
             T = summary["temperature"]
             if not data.ood:
@@ -159,10 +209,22 @@ def _is_validation_split(ctx, data: EvalData) -> bool:
     return data.ids == ctx.validation_data().ids
 
 
-def _record(ctx, data: EvalData, name: str, label: str, summary: dict, seconds: float, multi_run: bool) -> dict:
+def _run_identity(ctx, multi_run: bool) -> dict:
+    """``run`` (the run directory, or the runs joined by " + ") and ``run_config_digest`` (of each
+    one's ``run_config.json``, joined the same way) of a record."""
+    runs = ctx.runs if multi_run else ctx.runs[:1]
+    digests = []
+    for r in runs:
+        path = Path(r.path) / RUN_CONFIG
+        digests.append(file_digest(path) if path.is_file() else "none")
+    return {"run": " + ".join(str(r.path) for r in runs), "run_config_digest": " + ".join(digests)}
+
+
+def _record(ctx, data: EvalData, name: str, label: str, summary: dict, seconds: float, multi_run: bool,
+            identity: dict | None = None) -> dict:
     cfg = ctx.run.config
     record = {
-        "run": " + ".join(str(r.path) for r in ctx.runs) if multi_run else str(ctx.run.path),
+        **(identity or _run_identity(ctx, multi_run)),
         "train_task": cfg.training_task,
         "train_seed": cfg.training_seed,
         "task": data.task,
@@ -192,6 +254,7 @@ def evaluate_run(
     progress: bool = True,
     temperature: bool = False,
     log=None,
+    resume: bool = False,
     **options,
 ) -> list[dict]:
     """Evaluate ``methods`` of one run on one dataset or several; write and return one
@@ -202,11 +265,13 @@ def evaluate_run(
     ``output_root/TASK/SPLIT/METHOD/`` (default ``RUN/eval``). ``options`` are further
     :class:`~swag_lora.bayes.registry.MethodContext` fields (``dropout``, ``scale_grid``,
     ``laplace``) and ``fit_limit``; ``temperature`` also writes every method with a fitted
-    temperature on top; ``log`` gets a line per method and dataset.
+    temperature on top; ``log`` gets a line per method and dataset; ``resume`` reads back the
+    evaluations already written for the same run, questions and settings (:func:`evaluate_methods`).
     """
     specs = spec if isinstance(spec, list) else [spec]
     ctx = make_context([run], sampling=sampling or SamplingOptions(), batch_size=batch_size, progress=progress,
                        **options)
     datas = [prepare_data(run, s) for s in specs]
     output_root = Path(output_root) if output_root is not None else run.path / EVAL_DIR
-    return evaluate_methods(ctx, datas, methods, output_root, ece_bins=ece_bins, temperature=temperature, log=log)
+    return evaluate_methods(ctx, datas, methods, output_root, ece_bins=ece_bins, temperature=temperature, log=log,
+                            resume=resume)

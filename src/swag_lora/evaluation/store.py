@@ -5,18 +5,27 @@ One evaluation is a folder ``ROOT/TASK/SPLIT/LABEL/`` holding ``metrics.json`` (
 A method that needs a run's MAP or SWAG log-probabilities (ensemble, MultiSWAG, the
 sample-count study) takes them from such a folder when the run, the question ids and every
 sampling setting match, with no forward pass; otherwise it computes them.
+
+An evaluation run again with ``resume`` (``swag-lora evaluate --resume``, the benchmark's
+units) takes every (method, dataset) already written from its folder when
+:func:`find_finished_evaluation` says it is this very evaluation: the same run directory with
+the same ``run_config.json`` (its digest), the same questions in the same order, and the same
+method, settings and sampling options.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from pathlib import Path
 
 import numpy as np
 
-from ..files import read_json, write_json, write_npy
+from ..files import json_default, read_json, write_json, write_npy
 
-__all__ = ["MATCHED_SETTINGS", "SavedOrComputed", "find_saved_log_probs", "load_evaluation", "write_evaluation"]
+__all__ = ["MATCHED_SETTINGS", "SavedOrComputed", "file_digest", "find_finished_evaluation", "find_saved_log_probs",
+           "load_evaluation", "write_evaluation"]
 
 # Settings that must be equal for saved members to be the members asked for.
 MATCHED_SETTINGS = ("scale", "seed", "diag_only", "antithetic", "dropout")
@@ -35,6 +44,40 @@ def load_evaluation(folder: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     """The [N, S, C] log-probabilities and [N] labels of one saved evaluation."""
     folder = Path(folder)
     return np.load(folder / "log_probs.npy"), np.load(folder / "labels.npy")
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    """``sha256:HEX`` of a file's bytes (a run's ``run_config.json``: another training run in the
+    same directory has another digest, its provenance and timings differ)."""
+    return "sha256:" + hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _as_json(value):
+    return json.loads(json.dumps(value, default=json_default))
+
+
+def find_finished_evaluation(folder: str | os.PathLike, ids: list, expected: dict) -> tuple[dict, np.ndarray] | None:
+    """The record and [N, S, C] log-probabilities written in ``folder`` (see
+    :func:`write_evaluation`) when it holds the evaluation described: question ids ``ids`` in
+    the same order, and for every key of ``expected`` the same value as the record's (compared
+    as JSON, so tuples equal lists). ``None`` when the folder is missing, unreadable, unfinished
+    (``metrics.json`` is written last) or describes anything else."""
+    folder = Path(folder)
+    if any(i is None for i in ids):
+        return None
+    try:
+        record = read_json(folder / "metrics.json")
+        if read_json(folder / "ids.json") != list(ids):
+            return None
+        want = _as_json(expected)
+        if any(k not in record or record[k] != v for k, v in want.items()):
+            return None
+        log_probs = np.load(folder / "log_probs.npy")
+    except (OSError, ValueError):
+        return None
+    if log_probs.shape[0] != len(ids):
+        return None
+    return record, log_probs
 
 
 def _same_path(a, b) -> bool:
