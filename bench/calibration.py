@@ -4,6 +4,7 @@
 
     .venv/bin/python bench/calibration.py run                  # all of it, resumable
     .venv/bin/python bench/calibration.py run --tasks obqa --hours 2
+    .venv/bin/python bench/calibration.py status               # what is done, what is left, ETA
     .venv/bin/python bench/calibration.py report               # docs/results.md + docs/img/
 """
 
@@ -28,6 +29,9 @@ def main(argv=None) -> int:
     run.add_argument("--hours", type=float, default=None, help="start no new unit after this many hours")
     run.add_argument("--parts", nargs="+", choices=["study", "grid"], default=["study", "grid"],
                      help="the SWAG-exploration study's units, the grid's, or both (study first)")
+    status = sub.add_parser("status", help="list the grid's units, done or to do, with times and what is left")
+    status.add_argument("--config", default=str(ROOT / "bench" / "calibration.yaml"))
+    status.add_argument("--work", default=str(ROOT / "runs" / "calibration"), help="run directories and evaluations")
     report = sub.add_parser("report", help="write docs/results.md and its plots from the results")
     report.add_argument("--config", default=str(ROOT / "bench" / "calibration.yaml"))
     report.add_argument("--results", default=str(ROOT / "bench" / "results"))
@@ -46,6 +50,10 @@ def main(argv=None) -> int:
             driver = Driver(config, args.work, args.results, log=lambda s: print(s, flush=True))
             ran = driver.run(args.tasks, deadline, tuple(args.parts))
             print(f"[bench] {len(ran)} unit(s) run; results in {args.results}", flush=True)
+        elif args.command == "status":
+            from swag_lora.benchmark.progress import grid_status, status_table
+
+            print(status_table(grid_status(Driver(config, args.work, None, log=lambda s: None))))
         else:
             path = write_results_report(config, args.results, args.out, work=args.work)
             print(f"report written to {path}")

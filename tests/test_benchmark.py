@@ -57,6 +57,17 @@ def test_driver_runs_the_grid_resumes_after_a_stop_and_reports(tmp_path, tiny_mo
     records = json.loads((results / "calibration.json").read_text())
     assert {r["method"] for r in records} >= {"map", "temperature", "swag"}  # written as soon as it exists
 
+    # status: what the stop left, in run order, with seed 1's units estimated from seed 0's times
+    from swag_lora.benchmark.progress import grid_status, status_table
+
+    status = {u.name: u for u in grid_status(first)}
+    assert status["arc-easy/seed0/map"].done and status["arc-easy/tuning"].done
+    groups = [n for n in status if n.startswith("arc-easy/seed0/eval/")]
+    assert [status[n].done for n in groups[:3]] == [True, True, False] and not status["arc-easy/combined"].done
+    timing = json.loads((work / "timing.json").read_text())
+    assert not status["arc-easy/seed1/map"].done and status["arc-easy/seed1/map"].seconds == timing["arc-easy/seed0/map"]
+    assert f"{sum(u.done for u in status.values())} of {len(status)} units done" in status_table(list(status.values()))
+
     # Resume: nothing done is redone; everything else runs.
     monkeypatch.setattr(driver, "evaluate_run", real)
     second = Driver(config, work, results, log=lambda s: None, training_overrides=overrides)
@@ -77,6 +88,7 @@ def test_driver_runs_the_grid_resumes_after_a_stop_and_reports(tmp_path, tiny_mo
     # A third run has nothing left to do.
     third = Driver(config, work, results, log=lambda s: None, training_overrides=overrides)
     assert third.run() == []
+    assert all(u.done for u in grid_status(third)) and set(second.ran) <= {u.name for u in grid_status(third)}
 
     # A wider scale grid computes only the new scale on validation (the others are read back)
     # and chooses again; the old choice's values are unchanged.
