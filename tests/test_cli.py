@@ -209,11 +209,13 @@ def test_one_train_command_runs_the_swag_phase_on_sgd(tiny_model_dir, data_dir, 
     """``--swag_optimizer sgd``: AdamW on the linear schedule for the first epoch, then SGD with
     momentum at the constant SWAG rate for the second, in one run; the run records both."""
     run = tmp_path / "one-command"
-    swag_lora("train", "--model_name_or_path", tiny_model_dir, "--task", "arc-easy", "--data_dir", data_dir,
-              "--train_limit", 32, "--validation_limit", 16, "--num_train_epochs", 2, "--learning_rate", 1e-3,
-              "--warmup_steps", 0, "--swag_start_epoch", 1, "--swag_collect_every_steps", 1, "--swag_optimizer", "sgd",
-              "--swag_learning_rate", 0.01, "--swag_momentum", 0.8, "--eval_strategy", "epoch", "--save_strategy", "no",
-              "--logging_steps", 1, "--use_cpu", "true", "--disable_tqdm", "true", "--output_dir", run)
+    proc = swag_lora("train", "--model_name_or_path", tiny_model_dir, "--task", "arc-easy", "--data_dir", data_dir,
+                     "--train_limit", 32, "--validation_limit", 16, "--num_train_epochs", 2, "--learning_rate", 1e-3,
+                     "--warmup_steps", 0, "--swag_start_epoch", 1, "--swag_collect_every_steps", 1,
+                     "--swag_optimizer", "sgd", "--swag_learning_rate", 0.01, "--swag_momentum", 0.8,
+                     "--eval_strategy", "epoch", "--save_strategy", "no", "--logging_steps", 1, "--use_cpu", "true",
+                     "--disable_tqdm", "true", "--output_dir", run)
+    assert "the SWAG phase runs on SGD (momentum 0.8) from step 4" in proc.stderr
     config = json.loads((run / "run_config.json").read_text())
     assert config["swag"]["swag_optimizer"] == "sgd" and config["swag"]["swag_momentum"] == 0.8
     assert config["swag_resolved"]["optimizer"] == "sgd" and config["swag_start_step"] == 4

@@ -15,6 +15,8 @@ same updates as an uninterrupted one.
 
 from __future__ import annotations
 
+import sys
+
 import torch
 from transformers import TrainerCallback
 
@@ -72,3 +74,6 @@ class SwitchToSgd(TrainerCallback):
             if getattr(wrapper, "scaler", None) is not None:
                 wrapper.__setstate__({})  # re-points accelerate's mixed-precision step patch at SGD
         self.switched_at = int(step)
+        if trainer.args.should_log:
+            print(f"swag-lora: the SWAG phase runs on SGD (momentum {self.momentum:g}) from step {step}",
+                  file=sys.stderr, flush=True)
