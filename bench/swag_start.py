@@ -1,12 +1,14 @@
-"""Where ``swag-lora train`` starts its SWAG phase (issue 16, item 4): the last iterate of the
-MAP phase (the default so far) against the best-validation MAP checkpoint (``--swag_from_best``,
-which also clears the optimizer's moments), compared on the validation split.
+"""How ``swag-lora train`` runs its SWAG phase (issue 16, items 3 and 4), compared on the
+validation split: from the last iterate of the MAP phase with the same AdamW (``last``, the
+default), from the best-validation MAP checkpoint (``best``: ``--swag_from_best``, which also
+clears the optimizer's moments), and from the last iterate on SGD with momentum 0.9 at 0.01
+(``sgd``: ``--swag_optimizer sgd``, the SWAG-exploration study's choice for the benchmark).
 
 One run is the whole ``swag-lora train`` recipe (one schedule: linear decay from the MAP rate,
-then the SWAG phase at a constant rate with the same optimizer, one validation pass per epoch),
-trained twice per (recipe, seed): once per starting point. Criterion, as in the
-SWAG-exploration study: the validation NLL of ``swag+ts`` among variants whose accuracy is
-within a point of MAP's. Recipes:
+then the SWAG phase at a constant rate, one validation pass per epoch), trained once per
+(recipe, seed, variant). Criterion, as in the SWAG-exploration study: the validation NLL of
+``swag+ts`` among variants whose accuracy is within a point of MAP's; each variant is compared
+with ``last`` on the same seeds. Recipes:
 
 * ``demo``: the demo's recipe (2 MAP + 2 SWAG epochs, AdamW, SWAG rate 3e-4) on the
   benchmark's ARC-Easy subsets (train 320, validation 200).
@@ -14,10 +16,10 @@ within a point of MAP's. Recipes:
   epochs + 2 SWAG epochs), where the two starting points differ by more than the moments.
 
 Resumable: a finished run or evaluation is reused. Writes ``bench/results/swag_start.json``:
-every run's validation metrics and curve, and per recipe the paired bootstrap interval of
-``best − last`` over the seeds run.
+every run's validation metrics and curve, and per recipe and variant the paired bootstrap
+interval of ``variant − last`` over the seeds that ran both.
 
-    .venv/bin/python bench/swag_start.py [--seeds 0] [--recipes demo overfit]
+    .venv/bin/python bench/swag_start.py [--seeds 0] [--recipes demo overfit] [--variants last best sgd]
 """
 
 from __future__ import annotations
@@ -59,12 +61,15 @@ RECIPES = {
 }
 COMMON = {"task": "arc-easy", "learning_rate": 1e-3, "swag_learning_rate": 3e-4, "collections_per_epoch": 4,
           "max_rank": 5, "batch_size": 8, "n_samples": 10, "subset_seed": 0}
-STARTS = {"last": False, "best": True}  # variant name -> --swag_from_best
+# variant name -> the SwagArguments it changes (the rest: COMMON's, the last iterate, the same AdamW)
+VARIANTS = {"last": {}, "best": {"swag_from_best": True},
+            "sgd": {"swag_optimizer": "sgd", "swag_momentum": 0.9, "swag_learning_rate": 0.01}}
 KEYS = ("acc", "nll", "ece", "brier", "aurc", "auroc_err_confidence", "temperature")
 
 
-def train(recipe: dict, seed: int, from_best: bool, path: Path, data_dir: str | None) -> Path:
-    """One ``swag-lora train`` run of ``recipe`` into ``path`` (reused when finished)."""
+def train(recipe: dict, seed: int, variant: dict, path: Path, data_dir: str | None) -> Path:
+    """One ``swag-lora train`` run of ``recipe`` with the SWAG settings of ``variant`` (one of
+    :data:`VARIANTS`) into ``path`` (reused when finished)."""
     if finished_run(path):
         return path
     clear_unfinished(path)
@@ -80,10 +85,9 @@ def train(recipe: dict, seed: int, from_best: bool, path: Path, data_dir: str | 
         DataArguments(task=c["task"], data_dir=data_dir, train_limit=c["train"], validation_limit=c["validation"],
                       subset_seed=c["subset_seed"]),
         LoraArguments(),
-        SwagArguments(swag_start_epoch=c["map_epochs"],
-                      swag_collect_every_steps=max(1, steps_per_epoch // c["collections_per_epoch"]),
-                      swag_learning_rate=c["swag_learning_rate"], swag_max_rank=c["max_rank"],
-                      swag_from_best=from_best),
+        SwagArguments(**{"swag_start_epoch": c["map_epochs"],
+                         "swag_collect_every_steps": max(1, steps_per_epoch // c["collections_per_epoch"]),
+                         "swag_learning_rate": c["swag_learning_rate"], "swag_max_rank": c["max_rank"], **variant}),
         training)
 
 
@@ -114,27 +118,29 @@ def validation_predictive(path: Path, label: str = "swag+ts") -> tuple[np.ndarra
     return np.exp(predictive_log_probs(log_probs, T)), labels
 
 
-def compare_starts(runs: dict, work: Path) -> dict:
-    """Per recipe, over the seeds with both starts: ``best − last`` in swag+ts NLL and in SWAG's
-    accuracy, with 95% paired bootstrap intervals (questions resampled jointly for every seed)."""
+def compare_variants(runs: dict, work: Path) -> dict:
+    """Per recipe and variant other than ``last``, over the seeds that ran both: ``variant −
+    last`` in swag+ts NLL and in SWAG's accuracy, with 95% paired bootstrap intervals (questions
+    resampled jointly for every seed)."""
     out = {}
     for name in RECIPES:
-        seeds = sorted({int(key.split("/")[1].removeprefix("seed")) for key in runs if key.startswith(f"{name}/")})
-        seeds = [s for s in seeds if all(f"{name}/seed{s}/{start}" in runs for start in STARTS)]
-        if not seeds:
-            continue
-        pairs = {}
-        for label, metric in (("swag+ts", "nll"), ("swag", "acc")):
-            best, last = [], []
-            for seed in seeds:
-                b, y = validation_predictive(work / name / f"seed{seed}" / "best", label)
-                a, y_last = validation_predictive(work / name / f"seed{seed}" / "last", label)
-                if not np.array_equal(y, y_last):
-                    raise ValueError(f"{name} seed {seed}: the two starts were evaluated on different questions")
-                best.append(b)
-                last.append(a)
-            pairs[f"{label} {metric}"] = paired_bootstrap(np.stack(best), np.stack(last), y, metric)
-        out[name] = {"seeds": seeds, **pairs}
+        for variant in (v for v in VARIANTS if v != "last"):
+            seeds = sorted({int(key.split("/")[1].removeprefix("seed")) for key in runs if key.startswith(f"{name}/")})
+            seeds = [s for s in seeds if all(f"{name}/seed{s}/{v}" in runs for v in (variant, "last"))]
+            if not seeds:
+                continue
+            pairs = {}
+            for label, metric in (("swag+ts", "nll"), ("swag", "acc")):
+                other, last = [], []
+                for seed in seeds:
+                    b, y = validation_predictive(work / name / f"seed{seed}" / variant, label)
+                    a, y_last = validation_predictive(work / name / f"seed{seed}" / "last", label)
+                    if not np.array_equal(y, y_last):
+                        raise ValueError(f"{name} seed {seed}: {variant} and last were evaluated on different questions")
+                    other.append(b)
+                    last.append(a)
+                pairs[f"{label} {metric}"] = paired_bootstrap(np.stack(other), np.stack(last), y, metric)
+            out.setdefault(name, {})[variant] = {"seeds": seeds, **pairs}
     return out
 
 
@@ -142,6 +148,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--recipes", nargs="+", choices=sorted(RECIPES), default=["demo", "overfit"])
+    p.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     p.add_argument("--work", default=str(ROOT / "runs" / "swag-start"))
     p.add_argument("--out", default=str(ROOT / "bench" / "results" / "swag_start.json"))
     p.add_argument("--threads", type=int, default=2)
@@ -150,17 +157,17 @@ def main(argv=None) -> int:
     data_dir = find_local_data()
     out = Path(args.out)
     results = read_json(out) if out.is_file() else {}
-    results["settings"] = {"common": COMMON, "recipes": RECIPES}
+    results["settings"] = {"common": COMMON, "recipes": RECIPES, "variants": VARIANTS}
     for name in args.recipes:
         for seed in args.seeds:
-            for start, from_best in STARTS.items():
-                key = f"{name}/seed{seed}/{start}"
+            for variant in args.variants:
+                key = f"{name}/seed{seed}/{variant}"
                 if key in results.get("runs", {}):
                     continue
-                path = Path(args.work) / name / f"seed{seed}" / start
+                path = Path(args.work) / name / f"seed{seed}" / variant
                 started = time.time()
                 print(f"[swag-start {time.strftime('%H:%M:%S')}] {key}: train", flush=True)
-                train(RECIPES[name], seed, from_best, path, data_dir)
+                train(RECIPES[name], seed, VARIANTS[variant], path, data_dir)
                 entry = evaluate(RECIPES[name], seed, path, data_dir)
                 entry["seconds"] = time.time() - started
                 results.setdefault("runs", {})[key] = entry
@@ -168,12 +175,14 @@ def main(argv=None) -> int:
                 m = entry["methods"]
                 print(f"[swag-start] {key}: swag+ts NLL {m['swag+ts']['nll']:.3f}, map+ts {m['map+ts']['nll']:.3f}, "
                       f"swag acc {m['swag']['acc']:.3f}, map acc {m['map']['acc']:.3f}; {entry['branch']}", flush=True)
-    results["comparisons"] = compare_starts(results.get("runs", {}), Path(args.work))
+    results["comparisons"] = compare_variants(results.get("runs", {}), Path(args.work))
     write_json(out, results)
-    for name, c in results["comparisons"].items():
-        print(f"[swag-start] {name}, seeds {c['seeds']}: best − last swag+ts NLL {c['swag+ts nll']['diff']:+.3f} "
-              f"[{c['swag+ts nll']['lo']:+.3f}, {c['swag+ts nll']['hi']:+.3f}], SWAG acc "
-              f"{c['swag acc']['diff']:+.3f} [{c['swag acc']['lo']:+.3f}, {c['swag acc']['hi']:+.3f}]", flush=True)
+    for name, by_variant in results["comparisons"].items():
+        for variant, c in by_variant.items():
+            nll, acc = c["swag+ts nll"], c["swag acc"]
+            print(f"[swag-start] {name}, seeds {c['seeds']}: {variant} − last swag+ts NLL {nll['diff']:+.3f} "
+                  f"[{nll['lo']:+.3f}, {nll['hi']:+.3f}], SWAG acc {acc['diff']:+.3f} [{acc['lo']:+.3f}, "
+                  f"{acc['hi']:+.3f}]", flush=True)
     return 0
 
 

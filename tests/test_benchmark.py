@@ -249,9 +249,10 @@ def test_the_swag_exploration_study_compares_branches_on_validation(tmp_path, ti
         Driver(config, work, results, log=lambda s: None).run(parts=("study",))
 
 
-def test_swag_start_section_pairs_each_start_with_the_last_iterate():
-    """The report's table of bench/swag_start.py: one row per run, the best MAP epoch read from
-    the MAP phase only, and the best start's swag+ts NLL difference to the last iterate's."""
+def test_swag_start_section_pairs_each_variant_with_the_last_iterate():
+    """The report's table of bench/swag_start.py: one row per run in the settings' variant order,
+    the best MAP epoch read from the MAP phase only, and every other variant's swag+ts NLL
+    difference to the last iterate's."""
     from swag_lora.benchmark.sections import swag_start_section
 
     def entry(swag_ts, branch=None):
@@ -263,20 +264,24 @@ def test_swag_start_section_pairs_each_start_with_the_last_iterate():
 
     data = {"settings": {"common": {"task": "arc-easy", "learning_rate": 1e-3, "swag_learning_rate": 3e-4,
                                     "n_samples": 10},
-                         "recipes": {"overfit": {"train": 160, "validation": 200, "map_epochs": 3, "swag_epochs": 1}}},
-            "runs": {"overfit/seed0/last": entry(0.95),
+                         "recipes": {"overfit": {"train": 160, "validation": 200, "map_epochs": 3, "swag_epochs": 1}},
+                         "variants": {"last": {}, "best": {"swag_from_best": True}, "sgd": {"swag_optimizer": "sgd"}}},
+            "runs": {"overfit/seed0/sgd": entry(0.97), "overfit/seed0/last": entry(0.95),
                      "overfit/seed0/best": entry(0.92, {"step": 60, "from": "best validation NLL at step 40"})}}
-    data["comparisons"] = {"overfit": {"seeds": [0], "swag+ts nll": {"diff": -0.03, "lo": -0.05, "hi": -0.01},
-                                       "swag acc": {"diff": 0.005, "lo": -0.01, "hi": 0.02}}}
+    interval = {"seeds": [0], "swag+ts nll": {"diff": -0.03, "lo": -0.05, "hi": -0.01},
+                "swag acc": {"diff": 0.005, "lo": -0.01, "hi": 0.02}}
+    data["comparisons"] = {"overfit": {"best": interval, "sgd": {**interval, "swag+ts nll": {"diff": 0.02,
+                                                                                             "lo": 0.0, "hi": 0.04}}}}
     text = swag_start_section(data)
     assert ("**overfit**, best − last over seeds 0 (95% paired bootstrap): swag+ts NLL -0.030 [-0.050, -0.010], "
             "SWAG accuracy +0.5 [-1.0, +2.0] points.") in text
+    assert "**overfit**, sgd − last over seeds 0 (95% paired bootstrap): swag+ts NLL +0.020 [+0.000, +0.040]" in text
     rows = [line for line in text.splitlines() if line.startswith("| overfit")]
-    assert len(rows) == 2
+    assert len(rows) == 3
     assert "| last | last iterate | 2 of 3 |" in rows[0] and rows[0].endswith("| 0.950 |  |")
     assert "best validation NLL at step 40" in rows[1] and rows[1].endswith("| 0.920 | -0.030 |")
+    assert "| sgd | last iterate |" in rows[2] and rows[2].endswith("| 0.970 | +0.020 |")
     assert swag_start_section({}) == "Not run yet.\n"
-
 
 def test_field_ood_false_keeps_tfb_blob_and_ivon_in_domain(tmp_path, tiny_model_dir, data_dir, monkeypatch):
     """With ``field_ood: false`` the TFB group and the BLoB / IVON evaluations get the test and

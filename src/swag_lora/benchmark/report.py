@@ -6,7 +6,7 @@ Reads ``calibration.json``, ``calibration_runs.json`` and the saved predictives 
 table, per task the methods raw and with a temperature (mean ± std over seeds), paired
 bootstrap intervals of the differences (to MAP, and with temperatures to MAP + temperature),
 ranking errors, the oracle-temperature diagnostic, the shift protocol's OOD tables, the
-SWAG-exploration study, where ``swag-lora train`` starts its SWAG phase (``swag_start.json``, if
+SWAG-exploration study, how ``swag-lora train`` runs its SWAG phase (``swag_start.json``, if
 present), the validation tuning, the wall time, and PNG plots in ``img/``.
 """
 
@@ -45,7 +45,7 @@ __all__ = ["metric_table", "write_results_report"]
 METRICS = ("acc", "nll", "ece", "mce", "brier")
 OOD_METRICS = ("acc", "nll", "ece", "auroc_entropy", "auroc_mi", "aupr_entropy", "aupr_mi")
 NOTES_FILE = "calibration_notes.md"  # hand-written reading, included verbatim
-SWAG_START_FILE = "swag_start.json"  # bench/swag_start.py: where swag-lora train starts its SWAG phase
+SWAG_START_FILE = "swag_start.json"  # bench/swag_start.py: where swag-lora train starts its SWAG phase, on what
 
 
 def _samples(recs) -> str:
@@ -186,7 +186,7 @@ def write_results_report(config, results, out, work=None) -> Path:
     sections += body
     sections += ["## SWAG-exploration study\n", study_section(runs.get("study", {}))]
     if (results / SWAG_START_FILE).is_file():
-        sections += ["## Where `swag-lora train` starts its SWAG phase\n",
+        sections += ["## How `swag-lora train` runs its SWAG phase: where it starts, which optimizer\n",
                      "From `.venv/bin/python bench/swag_start.py` (`bench/results/swag_start.json`).\n",
                      swag_start_section(read_json(results / SWAG_START_FILE))]
     sections += ["## Validation tuning\n", tuning_section(runs.get("tuning", {})),

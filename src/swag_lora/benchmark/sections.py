@@ -131,47 +131,52 @@ def _best_epoch(curve: list[dict], map_epochs: float) -> str:
 
 def swag_start_section(data: dict) -> str:
     """``bench/swag_start.py``'s comparison: per recipe and seed, the SWAG phase of ``swag-lora
-    train`` started from the last iterate and from the best-validation MAP checkpoint."""
+    train`` from the last iterate with the same AdamW (``last``), from the best-validation MAP
+    checkpoint (``best``) and on SGD with momentum (``sgd``), each other variant against ``last``."""
     runs = data.get("runs", {})
     if not runs:
         return "Not run yet.\n"
     recipes = data.get("settings", {}).get("recipes", {})
     common = data.get("settings", {}).get("common", {})
-    head = ("| recipe | seed | start | branched | best MAP epoch | MAP acc | SWAG acc | map+ts NLL | SWAG NLL | "
-            "swag+ts NLL | Δ swag+ts (best − last) |")
+    variants = list(data.get("settings", {}).get("variants", {"last": {}, "best": {}}))
+    head = ("| recipe | seed | variant | branched | best MAP epoch | MAP acc | SWAG acc | map+ts NLL | SWAG NLL | "
+            "swag+ts NLL | Δ swag+ts (− last) |")
     lines = [head, "|" + "---|" * 11]
     order = {name: i for i, name in enumerate(recipes)}
 
-    def place(key: str):  # recipe as listed, then seed, then the last iterate before the best start
-        recipe, seed, start = key.split("/")
-        return order.get(recipe, len(order)), int(seed.removeprefix("seed")), start != "last"
+    def place(key: str):  # recipe as listed, then seed, then the variants in the settings' order
+        recipe, seed, variant = key.split("/")
+        return (order.get(recipe, len(order)), int(seed.removeprefix("seed")),
+                variants.index(variant) if variant in variants else len(variants), variant)
 
     for key in sorted(runs, key=place):
         entry = runs[key]
-        recipe, seed, start = key.split("/")
+        recipe, seed, variant = key.split("/")
         m = entry["methods"]
         other = runs.get(f"{recipe}/{seed}/last")
         delta = (f"{m['swag+ts']['nll'] - other['methods']['swag+ts']['nll']:+.3f}"
-                 if start == "best" and other else "")
+                 if variant != "last" and other else "")
         branch = (entry.get("branch") or {}).get("from", "last iterate")
-        lines.append(f"| {recipe} | {seed.removeprefix('seed')} | {start} | {branch} | "
+        lines.append(f"| {recipe} | {seed.removeprefix('seed')} | {variant} | {branch} | "
                      f"{_best_epoch(entry['validation_curve'], recipes.get(recipe, {}).get('map_epochs', 0))} | "
                      f"{m['map']['acc']:.3f} | {m['swag']['acc']:.3f} | {m['map+ts']['nll']:.3f} | "
                      f"{m['swag']['nll']:.3f} | {m['swag+ts']['nll']:.3f} | {delta} |")
-    for recipe, c in data.get("comparisons", {}).items():
-        nll, acc = c["swag+ts nll"], c["swag acc"]
-        lines.append(f"\n**{recipe}**, best − last over seeds {', '.join(map(str, c['seeds']))} (95% paired bootstrap): "
-                     f"swag+ts NLL {nll['diff']:+.3f} [{nll['lo']:+.3f}, {nll['hi']:+.3f}], SWAG accuracy "
-                     f"{100 * acc['diff']:+.1f} [{100 * acc['lo']:+.1f}, {100 * acc['hi']:+.1f}] points.")
+    for recipe, by_variant in data.get("comparisons", {}).items():
+        for variant, c in by_variant.items():
+            nll, acc = c["swag+ts nll"], c["swag acc"]
+            lines.append(f"\n**{recipe}**, {variant} − last over seeds {', '.join(map(str, c['seeds']))} (95% paired "
+                         f"bootstrap): swag+ts NLL {nll['diff']:+.3f} [{nll['lo']:+.3f}, {nll['hi']:+.3f}], SWAG "
+                         f"accuracy {100 * acc['diff']:+.1f} [{100 * acc['lo']:+.1f}, {100 * acc['hi']:+.1f}] points.")
     sizes = "; ".join(f"{name}: train {r['train']}, validation {r['validation']}, {r['map_epochs']:g} MAP + "
                       f"{r['swag_epochs']:g} SWAG epochs"
                       for name, r in recipes.items())
     return (f"`swag-lora train` runs on {common.get('task', '?')} (the benchmark's seeded subsets), one schedule: "
             "linear decay from "
-            f"{common.get('learning_rate', 0):g}, then the SWAG phase at a constant {common.get('swag_learning_rate', 0):g} "
-            f"with the same optimizer; S = {common.get('n_samples', '?')}. Recipes: {sizes}. `last` continues from the "
-            "MAP phase's last iterate; `best` (`--swag_from_best`) restarts from its best-validation checkpoint with "
-            "fresh optimizer moments. MAP is the run's best-validation checkpoint over all its evaluations (the "
-            "SWAG phase's included), as `swag-lora train` records it, so it can differ between the two starts. "
-            "Metrics on the validation split (temperatures fitted on it).\n\n"
+            f"{common.get('learning_rate', 0):g}, then the SWAG phase at a constant rate; S = "
+            f"{common.get('n_samples', '?')}. Recipes: {sizes}. `last` continues from the MAP phase's last iterate "
+            f"with the same AdamW at {common.get('swag_learning_rate', 0):g}; `best` (`--swag_from_best`) restarts "
+            "from its best-validation checkpoint with fresh optimizer moments; `sgd` (`--swag_optimizer sgd`) "
+            "continues from the last iterate on SGD with momentum 0.9 at 0.01. MAP is the run's best-validation "
+            "checkpoint over all its evaluations (the SWAG phase's included), as `swag-lora train` records it, so it "
+            "can differ between variants. Metrics on the validation split (temperatures fitted on it).\n\n"
             + "\n".join(lines) + "\n")

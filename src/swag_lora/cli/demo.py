@@ -45,7 +45,9 @@ __all__ = ["DEMO_DEFAULTS", "demo_data_dir", "parser", "run", "run_demo"]
 # falls, so the best scale depends on the run; `swag-lora evaluate --methods swag-tuned`
 # chooses it on the run's validation split. The SWAG phase continues from the last iterate:
 # starting it from the best-validation weights (--swag_from_best) did not lower validation
-# swag+ts NLL in this recipe (bench/swag_start.py: +0.006 [+0.002, +0.010] over 2 seeds).
+# swag+ts NLL in this recipe (bench/swag_start.py: +0.006 [+0.002, +0.010] over 2 seeds), and
+# nor did a SWAG phase on SGD with momentum 0.9 at 0.01 (--swag_optimizer sgd: +0.002
+# [-0.007, +0.009]), so the demo keeps AdamW at 3e-4 from the last iterate.
 DEMO_DEFAULTS = {
     "train_limit": 240,
     "validation_limit": 100,
