@@ -398,11 +398,10 @@ def test_attach_run_fills_defaults_of_settings_newer_than_the_run_and_refuses_re
         attach_run(old, host)
 
 
-def test_temperature_on_top_reuses_the_members_passes(tiny_runs, test_data, tmp_path, monkeypatch):
-    """``METHOD+ts`` rescales the log-probabilities of ``METHOD`` computed in the same call, and
-    ``temperature`` tempers the ``map`` built there: each set of members runs once per dataset."""
+@pytest.fixture
+def member_passes(monkeypatch) -> list:
+    """(method name, number of questions) of every members' pass made while the test runs."""
     import swag_lora.bayes.predictive as predictive
-    from swag_lora.evaluation.harness import evaluate_methods
 
     calls = []
     real = predictive.member_log_probs
@@ -412,6 +411,15 @@ def test_temperature_on_top_reuses_the_members_passes(tiny_runs, test_data, tmp_
         return real(model, features, collator, method, *args, **kwargs)
 
     monkeypatch.setattr(predictive, "member_log_probs", counted)
+    return calls
+
+
+def test_temperature_on_top_reuses_the_members_passes(tiny_runs, test_data, tmp_path, member_passes):
+    """``METHOD+ts`` rescales the log-probabilities of ``METHOD`` computed in the same call, and
+    ``temperature`` tempers the ``map`` built there: each set of members runs once per dataset."""
+    from swag_lora.evaluation.harness import evaluate_methods
+
+    calls = member_passes
     ctx = context(tiny_runs[:1], n_samples=2)
     records = evaluate_methods(ctx, [test_data], ["temperature", "swag", "map"], tmp_path, temperature=True)
     assert sorted(r["method"] for r in records) == ["map", "swag", "swag+ts", "temperature"]
@@ -427,25 +435,17 @@ def test_temperature_on_top_reuses_the_members_passes(tiny_runs, test_data, tmp_
 
 
 def test_a_resumed_evaluation_reads_back_what_was_written_and_computes_only_the_rest(tiny_runs, data_dir, tmp_path,
-                                                                                    monkeypatch):
+                                                                                    member_passes):
     """``resume``: a second call over the same folder makes no forward pass (the temperatures'
     validation passes included) and returns the same records; with one evaluation lost (an
     interrupted call) only that one is computed, and comes out the same; other sampling
     settings reuse nothing."""
     import shutil
 
-    import swag_lora.bayes.predictive as predictive
     from swag_lora.evaluation.data import EvalSpec, prepare_data, run_split
     from swag_lora.evaluation.harness import evaluate_methods
 
-    calls = []
-    real = predictive.member_log_probs
-
-    def counted(model, features, collator, method, *args, **kwargs):
-        calls.append((method.name, len(features)))
-        return real(model, features, collator, method, *args, **kwargs)
-
-    monkeypatch.setattr(predictive, "member_log_probs", counted)
+    calls = member_passes
     run = tiny_runs[0]
     datas = [prepare_data(run, EvalSpec("arc-easy", "test", limit=8, data_dir=str(data_dir))),
              run_split(run, "validation"),
