@@ -49,3 +49,30 @@ def test_b_weight_compares_with_a_fraction_of_b():
     expected = M.expected_calibration_error(a, y) - 0.5 * M.expected_calibration_error(b, y)
     assert out["diff"] == pytest.approx(expected)
     assert out["lo"] <= out["hi"]
+
+
+def test_covariance_table_pairs_each_swag_variant_with_its_tempered_mean_over_common_seeds():
+    """The "beyond the mean" rows are swag(+tuned)+ts − swa+ts on the seeds both have, with the
+    NLL difference a brute-force mean over seeds; no SWA + temperature, no table."""
+    from swag_lora import metrics as M
+    from swag_lora.benchmark.comparisons import covariance_table
+
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 4, 120)
+    preds = {"labels": y}
+    for method in ("swa+ts", "swag+ts", "swag-tuned+ts"):
+        for seed in (0, 1, 2):
+            preds[f"{method}|{seed}"] = np.log(rng.dirichlet(np.ones(4), size=120)).astype(np.float32)
+    groups = {"swa+ts": [{"method": "swa+ts", "seed": s} for s in (0, 1, 2)],
+              "swag+ts": [{"method": "swag+ts", "seed": s} for s in (0, 2)],  # seed 1 missing: pair 0 and 2
+              "swag-tuned+ts": [{"method": "swag-tuned+ts", "seed": s} for s in (0, 1, 2)]}
+    table = covariance_table(preds, groups).splitlines()
+    assert [row.split(" | ")[0] for row in table[2:]] == ["| swag-tuned+ts − swa+ts", "| swag+ts − swa+ts"]
+
+    def nll(method, seeds):
+        return np.mean([M.negative_log_likelihood(preds[f"{method}|{s}"].astype(np.float64), y) for s in seeds])
+
+    for row, method, seeds in ((table[2], "swag-tuned+ts", (0, 1, 2)), (table[3], "swag+ts", (0, 2))):
+        shown = float(row.split(" | ")[1].split(" [")[0])
+        assert shown == pytest.approx(nll(method, seeds) - nll("swa+ts", seeds), abs=5e-4)
+    assert covariance_table(preds, {k: v for k, v in groups.items() if k != "swa+ts"}) == ""

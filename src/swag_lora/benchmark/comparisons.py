@@ -17,7 +17,7 @@ from ..bayes.temperature import fit_temperature
 from ..metrics.bootstrap import NEEDS_MI, paired_bootstrap
 from ..report.format import mean_std
 
-__all__ = ["N_BOOT", "RANKING_METRICS", "ci", "claims", "compare", "difference_table", "ood_shift_rows",
+__all__ = ["N_BOOT", "RANKING_METRICS", "ci", "claims", "compare", "covariance_table", "difference_table", "ood_shift_rows",
            "oracle_table", "ranking_table", "tempered_table", "verdict", "versus_table"]
 
 N_BOOT = 1000
@@ -142,6 +142,21 @@ def tempered_table(preds, groups) -> str:
             for m in ("nll", "ece", "acc")]
         lines.append(f"| {method} | {nll} | {ece} | {temps} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def covariance_table(preds, groups, methods=SWAG_VARIANTS) -> str:
+    """What SWAG's sampling adds beyond its own mean once both have a temperature: each SWAG
+    variant + temperature − SWA + temperature (SWA is the same run's mean weights), as ΔNLL,
+    ΔECE and ΔAURC with paired intervals; empty when SWA + temperature was not evaluated."""
+    ref = groups.get("swa" + TEMPERED_SUFFIX)
+    lines = ["| sampling beyond the mean | ΔNLL | ΔECE | ΔAURC |", "|---|---|---|---|"]
+    for method in methods:
+        tempered = groups.get(method + TEMPERED_SUFFIX)
+        if tempered is None or ref is None:
+            continue
+        cells = [ci(compare(preds, tempered, ref, m)) for m in ("nll", "ece", "aurc")]
+        lines.append(f"| {method}+ts − swa+ts | " + " | ".join(cells) + " |")
+    return "\n".join(lines) if len(lines) > 2 else ""
 
 
 def ranking_table(preds, groups) -> str:

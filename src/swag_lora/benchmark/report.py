@@ -21,6 +21,7 @@ from ..report.format import mean_std
 from .comparisons import (
     N_BOOT,
     claims,
+    covariance_table,
     difference_table,
     ood_shift_rows,
     oracle_table,
@@ -147,6 +148,11 @@ def write_results_report(config, results, out, work=None) -> Path:
                      "(`METHOD+ts`); the Δ columns compare it with MAP + temperature on the same questions: "
                      "what a method adds once a temperature has done what a temperature can.\n",
                      tempered_table(preds, groups) + "\n"]
+            beyond = covariance_table(preds, groups)
+            if beyond:
+                body += ["What SWAG's draws add beyond their mean (SWA, the same run's averaged weights), both with "
+                         "their own temperature: the part of the gain over MAP + temperature that the covariance, "
+                         "not the averaging, brings (negative favours the draws).\n", beyond + "\n"]
         body += [f"### {task}: ranking errors\n",
                  "A temperature keeps each question's order of choices and nearly the order of confidences, so "
                  "these barely move with it: AURC (lower is better) and the AUROC of telling wrong answers "
