@@ -76,3 +76,31 @@ def test_covariance_table_pairs_each_swag_variant_with_its_tempered_mean_over_co
         shown = float(row.split(" | ")[1].split(" [")[0])
         assert shown == pytest.approx(nll(method, seeds) - nll("swa+ts", seeds), abs=5e-4)
     assert covariance_table(preds, {k: v for k, v in groups.items() if k != "swa+ts"}) == ""
+
+
+def test_verdict_rows_decide_the_tools_aurc_bar_for_every_swag_variant():
+    """A MultiSWAG whose confidence separates right from wrong answers holds the AURC bar against
+    a MAP whose confidence does not; a SWAG identical to MAP is inconclusive (interval [0, 0])."""
+    from swag_lora.benchmark.verdicts import verdict_rows
+
+    rng = np.random.default_rng(5)
+    n = 300
+    y = rng.integers(0, 4, n)
+    pick = np.where(rng.random(n) < 0.6, y, (y + 1) % 4)  # the answer given: right 60% of the time
+    sharp = np.where(pick == y, 0.9, 0.4)  # confident exactly when right
+    blind = rng.uniform(0.4, 0.9, n)  # confidence unrelated to being right
+
+    def predictive(top):
+        p = np.repeat(((1 - top) / 3)[:, None], 4, axis=1)
+        p[np.arange(n), pick] = top
+        return np.log(p)
+
+    preds = {"labels": y, "map|0": predictive(blind), "swag|0": predictive(blind), "multiswag|all": predictive(sharp)}
+    groups = {"map": [{"method": "map", "seed": 0}], "swag": [{"method": "swag", "seed": 0}],
+              "multiswag": [{"method": "multiswag", "seed": None}]}
+    rows = {where: (verdict, evidence) for claim, where, verdict, evidence in verdict_rows({"t": {"groups": groups,
+                                                                                                   "preds": preds}})
+            if claim == "tool's bar: SWAG's AURC below MAP's"}
+    assert set(rows) == {"t: swag − map", "t: multiswag − map"}
+    assert rows["t: multiswag − map"][0] == "holds"
+    assert rows["t: swag − map"] == ("inconclusive", "ΔAURC +0.000 [+0.000, +0.000]")

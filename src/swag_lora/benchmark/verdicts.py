@@ -55,7 +55,7 @@ def verdict_rows(tasks: dict[str, dict]) -> list[tuple[str, str, str, str]]:
                 nll = compare(preds, tempered, ref, "nll")
                 rows.append(_one("tool's bar: SWAG + temperature below MAP + temperature on NLL", task,
                                  f"{method}+ts − map+ts", _decide([nll], 0.0), f"ΔNLL {ci(nll)}"))
-        for method in ("swag", "swag-tuned"):
+        for method in ("swag", "swag-tuned", "multiswag"):  # the same SWAG variants as the NLL bar
             recs = groups.get(method)
             if recs and base:
                 aurc = compare(preds, recs, base, "aurc")
