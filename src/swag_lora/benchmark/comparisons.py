@@ -149,10 +149,12 @@ def covariance_table(preds, groups, methods=SWAG_VARIANTS) -> str:
     variant + temperature − SWA + temperature (SWA is the same run's mean weights), as ΔNLL,
     ΔECE and ΔAURC with paired intervals; empty when SWA + temperature was not evaluated."""
     ref = groups.get("swa" + TEMPERED_SUFFIX)
+    if ref is None:
+        return ""
     lines = ["| sampling beyond the mean | ΔNLL | ΔECE | ΔAURC |", "|---|---|---|---|"]
     for method in methods:
         tempered = groups.get(method + TEMPERED_SUFFIX)
-        if tempered is None or ref is None:
+        if tempered is None:
             continue
         cells = [ci(compare(preds, tempered, ref, m)) for m in ("nll", "ece", "aurc")]
         lines.append(f"| {method}+ts − swa+ts | " + " | ".join(cells) + " |")

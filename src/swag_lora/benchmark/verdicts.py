@@ -10,6 +10,7 @@ from .comparisons import ci, compare
 __all__ = ["MARGIN", "verdict_rows"]
 
 MARGIN = 0.01  # non-inferiority margin for "competitive" (nats of NLL, and ECE)
+BAR_VARIANTS = ("swag", "swag-tuned", "multiswag")  # the SWAG variants both of the tool's bars decide
 
 
 def _decide(intervals: list[dict | None], below: float) -> str:
@@ -49,13 +50,13 @@ def verdict_rows(tasks: dict[str, dict]) -> list[tuple[str, str, str, str]]:
                 rows.append(_one("(iii) robustness under shift: NLL below MAP + temperature (T fitted in-domain)",
                                  f"{task} → {ood}", "swag-tuned+ts − map+ts", _decide([nll], 0.0), f"ΔNLL {ci(nll)}"))
         ref = groups.get("map" + TEMPERED_SUFFIX)
-        for method in ("swag", "swag-tuned", "multiswag"):
+        for method in BAR_VARIANTS:
             tempered = groups.get(method + TEMPERED_SUFFIX)
             if tempered and ref:
                 nll = compare(preds, tempered, ref, "nll")
                 rows.append(_one("tool's bar: SWAG + temperature below MAP + temperature on NLL", task,
                                  f"{method}+ts − map+ts", _decide([nll], 0.0), f"ΔNLL {ci(nll)}"))
-        for method in ("swag", "swag-tuned", "multiswag"):  # the same SWAG variants as the NLL bar
+        for method in BAR_VARIANTS:
             recs = groups.get(method)
             if recs and base:
                 aurc = compare(preds, recs, base, "aurc")
